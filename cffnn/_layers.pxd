@@ -1,0 +1,109 @@
+# Elementwise work around the GEMMs of a dense layer, over a row-major block of
+# shape (n_rows, width). One loop per activation code, so that the compiler can
+# vectorise the cheap ones (relu, identity) instead of switching per element.
+#
+#   bias_activation:      A += b;  (A saved for gelu);  Z = h(A) in place
+#   multiply_derivative:  delta *= h'(A), with h' taken from Z (from A for gelu)
+
+from cython cimport floating
+
+cdef extern from "cffnn/activations.h" nogil:
+    enum:
+        CFFNN_IDENTITY
+        CFFNN_LOGISTIC
+        CFFNN_TANH
+        CFFNN_RELU
+        CFFNN_LEAKY_RELU
+        CFFNN_ELU
+        CFFNN_SOFTPLUS
+        CFFNN_GELU
+        CFFNN_SOFTMAX
+    double CFFNN_LEAKY_SLOPE
+    double cffnn_sigmoid_d(double a)
+    float cffnn_sigmoid_f(float a)
+    double cffnn_activate_d(int code, double a)
+    float cffnn_activate_f(int code, float a)
+    double cffnn_derivative_d(int code, double z, double a)
+    float cffnn_derivative_f(int code, float z, float a)
+
+from libc.math cimport exp, expf
+
+
+cdef inline void softmax_rows(floating* z, Py_ssize_t n_rows, Py_ssize_t width) noexcept nogil:
+    """z[i, :] = exp(a[i, :] - max) / sum exp(a[i, :] - max), in place; sum in double."""
+    cdef Py_ssize_t i, k
+    cdef floating* row
+    cdef floating row_max
+    cdef double total
+    for i in range(n_rows):
+        row = z + i * width
+        row_max = row[0]
+        for k in range(1, width):
+            if row[k] > row_max:
+                row_max = row[k]
+        total = 0.0
+        for k in range(width):
+            if floating is float:
+                row[k] = expf(row[k] - row_max)
+            else:
+                row[k] = exp(row[k] - row_max)
+            total += row[k]
+        for k in range(width):
+            row[k] = <floating> (row[k] / total)
+
+
+cdef inline void bias_activation(floating* z, const floating* bias,
+                                 Py_ssize_t n_rows, Py_ssize_t width, int code,
+                                 floating* preactivation) noexcept nogil:
+    """z holds Z_prev W of shape (n_rows, width); on exit z = h(Z_prev W + b).
+
+    preactivation, when not NULL, receives A = Z_prev W + b (gelu needs it for h').
+    """
+    cdef Py_ssize_t i, j, n = n_rows * width
+    cdef floating a
+    for i in range(n_rows):
+        for j in range(width):
+            z[i * width + j] += bias[j]
+    if preactivation != NULL:
+        for i in range(n):
+            preactivation[i] = z[i]
+    if code == CFFNN_IDENTITY:
+        return
+    if code == CFFNN_RELU:
+        for i in range(n):
+            z[i] = z[i] if z[i] > 0 else 0
+    elif code == CFFNN_LEAKY_RELU:
+        for i in range(n):
+            z[i] = z[i] if z[i] > 0 else <floating> CFFNN_LEAKY_SLOPE * z[i]
+    elif code == CFFNN_SOFTMAX:
+        softmax_rows(z, n_rows, width)
+    else:
+        for i in range(n):
+            if floating is float:
+                z[i] = cffnn_activate_f(code, z[i])
+            else:
+                z[i] = cffnn_activate_d(code, z[i])
+
+
+cdef inline void multiply_derivative(floating* delta, const floating* z,
+                                     const floating* preactivation,
+                                     Py_ssize_t n, int code) noexcept nogil:
+    """delta[i] *= h'(a[i]) over n elements, h' taken from z = h(a) (from a for gelu)."""
+    cdef Py_ssize_t i
+    if code == CFFNN_IDENTITY:
+        return
+    if code == CFFNN_RELU:
+        for i in range(n):
+            delta[i] = delta[i] if z[i] > 0 else 0
+    elif code == CFFNN_GELU:
+        for i in range(n):
+            if floating is float:
+                delta[i] *= cffnn_derivative_f(code, z[i], preactivation[i])
+            else:
+                delta[i] *= cffnn_derivative_d(code, z[i], preactivation[i])
+    else:
+        for i in range(n):
+            if floating is float:
+                delta[i] *= cffnn_derivative_f(code, z[i], 0)
+            else:
+                delta[i] *= cffnn_derivative_d(code, z[i], 0)

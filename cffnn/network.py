@@ -1,0 +1,259 @@
+"""cffnn.Network: a dense feed-forward network whose maths runs in compiled code.
+
+    A[k] = Z[k-1] W[k] + b[k],  Z[k] = h_k(A[k]),  Z[-1] = X,  output Z[L-1]
+
+All weights and biases live in one flat buffer, `params` (W[0] row-major, b[0], W[1],
+b[1], ...); `weights[k]` and `biases[k]` are views into it. This class validates and
+converts inputs once, then hands raw buffers to cffnn._kernels.
+"""
+import numbers
+
+import numpy as np
+
+from cffnn import _kernels
+from cffnn._parallelism import blas_limits, effective_n_threads
+from cffnn._validation import (
+    INT_MAX, check_alpha, check_features, check_sample_weight, check_targets)
+
+HIDDEN_ACTIVATIONS = ("identity", "logistic", "tanh", "relu", "leaky_relu", "elu",
+                      "softplus", "gelu")
+OUTPUT_LOSSES = {   # output activation -> losses it may be paired with, canonical first
+    "identity": ("squared_error",),
+    "logistic": ("binary_log_loss", "squared_error"),
+    "softmax": ("log_loss", "squared_error"),
+}
+# He-uniform initialisation for these, Glorot-uniform (scikit-learn's bounds) otherwise.
+RELU_FAMILY = ("relu", "leaky_relu", "elu", "gelu")
+
+
+class Network:
+    """A multilayer perceptron with compiled forward pass, loss and gradient.
+
+    Parameters
+    ----------
+    layer_sizes : sequence of int
+        Widths from input to output, e.g. ``[784, 256, 128, 10]``; ``[n_in, n_out]``
+        (no hidden layer) is allowed.
+    activation : str or sequence of str, default="relu"
+        Hidden activation, one name for every hidden layer or one per hidden layer:
+        identity, logistic, tanh, relu, leaky_relu (slope 0.01), elu, softplus, gelu
+        (tanh form).
+    output : {"identity", "logistic", "softmax"}, default="softmax"
+    loss : {"squared_error", "binary_log_loss", "log_loss"}, default=None
+        None picks the canonical partner of ``output``. Also allowed: squared_error
+        with a logistic or softmax output (then the gradient takes the general chain rule).
+    dtype : numpy.float32 or numpy.float64, default=numpy.float32
+        Dtype of the parameters, the computations and the outputs.
+    random_state : None, int, numpy.random.RandomState or numpy.random.Generator
+        Seeds the initialisation: Glorot-uniform with scikit-learn's bounds
+        (sqrt(6 / (fan_in + fan_out)), factor 2 instead of 6 for logistic), He-uniform
+        (sqrt(6 / fan_in)) for relu, leaky_relu, elu and gelu layers. Biases are drawn
+        with the same bound, as scikit-learn does.
+
+    Attributes
+    ----------
+    params : ndarray of shape (n_params,)
+        The flat parameter buffer. Assigning to ``net.params`` copies into it.
+    weights : list of ndarray, weights[k] of shape (layer_sizes[k], layer_sizes[k+1])
+    biases : list of ndarray, biases[k] of shape (layer_sizes[k+1],)
+    """
+
+    def __init__(self, layer_sizes, activation="relu", output="softmax", loss=None,
+                 dtype=np.float32, random_state=None):
+        self.layer_sizes = _check_layer_sizes(layer_sizes)
+        n_hidden = len(self.layer_sizes) - 2
+        self.activations = _check_activations(activation, n_hidden)
+        self.output, self.loss_name = _check_output_and_loss(output, loss,
+                                                             self.layer_sizes[-1])
+        self.dtype = _check_dtype(dtype)
+
+        sizes = self.layer_sizes
+        n_layers = len(sizes) - 1
+        self._sizes = np.asarray(sizes, dtype=np.intp)
+        self._codes = np.asarray(
+            [_kernels.ACTIVATION_CODES[name] for name in self.activations + (self.output,)],
+            dtype=np.intc)
+        self._loss_code = _kernels.LOSS_CODES[self.loss_name]
+        self._weight_offsets = np.empty(n_layers, dtype=np.intp)
+        self._bias_offsets = np.empty(n_layers, dtype=np.intp)
+        offset = 0
+        for k in range(n_layers):
+            self._weight_offsets[k] = offset
+            offset += sizes[k] * sizes[k + 1]
+            self._bias_offsets[k] = offset
+            offset += sizes[k + 1]
+        self._params = np.empty(offset, dtype=self.dtype)
+        self.weights = [self._params[w:b].reshape(sizes[k], sizes[k + 1])
+                        for k, (w, b) in enumerate(zip(self._weight_offsets,
+                                                       self._bias_offsets))]
+        self.biases = [self._params[b:b + sizes[k + 1]]
+                       for k, b in enumerate(self._bias_offsets)]
+        self._initialise(random_state)
+
+    # -- parameters -------------------------------------------------------------------
+
+    @property
+    def params(self):
+        return self._params
+
+    @params.setter
+    def params(self, values):
+        values = np.asarray(values)
+        if values.shape != self._params.shape:
+            raise ValueError(f"params must have shape {self._params.shape}, "
+                             f"got {values.shape}")
+        self._params[...] = values
+
+    @property
+    def n_params(self):
+        return self._params.shape[0]
+
+    @property
+    def n_layers(self):
+        """Number of weight layers (hidden layers + 1)."""
+        return len(self.layer_sizes) - 1
+
+    def _initialise(self, random_state):
+        rng = _check_random_state(random_state)
+        for k in range(self.n_layers):
+            fan_in, fan_out = self.layer_sizes[k], self.layer_sizes[k + 1]
+            # scikit-learn uses the hidden activation for every layer, the output included
+            name = self.activations[k] if k < len(self.activations) else (
+                self.activations[-1] if self.activations else self.output)
+            if name in RELU_FAMILY:
+                bound = np.sqrt(6.0 / fan_in)
+            else:
+                bound = np.sqrt((2.0 if name == "logistic" else 6.0) / (fan_in + fan_out))
+            self.weights[k][...] = rng.uniform(-bound, bound, (fan_in, fan_out))
+            self.biases[k][...] = rng.uniform(-bound, bound, fan_out)
+
+    def __repr__(self):
+        return (f"Network(layer_sizes={list(self.layer_sizes)}, "
+                f"activation={list(self.activations)!r}, output={self.output!r}, "
+                f"loss={self.loss_name!r}, dtype={np.dtype(self.dtype).name})")
+
+    # -- compiled maths ----------------------------------------------------------------
+
+    def _layout(self):
+        return self._sizes, self._codes, self._weight_offsets, self._bias_offsets
+
+    def forward(self, X, n_threads=None):
+        """Network output for X.
+
+        X : array-like of shape (n_samples, n_features)
+        Returns ndarray of shape (n_samples, n_outputs), in the network's dtype:
+        probabilities for logistic and softmax outputs.
+        """
+        X = check_features(X, self.dtype, self.layer_sizes[0])
+        n_threads = effective_n_threads(n_threads)
+        out = np.empty((X.shape[0], self.layer_sizes[-1]), dtype=self.dtype)
+        with blas_limits(n_threads):
+            _kernels.forward(*self._layout(), self._params, X, out, n_threads)
+        return out
+
+    def loss(self, X, Y, alpha=0.0, sample_weight=None, n_threads=None):
+        """Loss of the network on (X, Y), as a float.
+
+        sum_i s_i l_i / sum_i s_i + alpha sum_k ||W[k]||^2 / (2 sum_i s_i), with s_i = 1
+        without sample weights; l_i the per-sample loss summed over outputs (DESIGN.md).
+        X : (n_samples, n_features); Y : see ``cffnn.Network`` targets; sample_weight :
+        (n_samples,) or None.
+        """
+        X, Y, weights, inv_weight_sum, alpha = self._check_fit_inputs(X, Y, alpha,
+                                                                      sample_weight)
+        n_threads = effective_n_threads(n_threads)
+        with blas_limits(n_threads):
+            return _kernels.loss(*self._layout(), self._loss_code, self._params, X, Y,
+                                 weights, inv_weight_sum, alpha * inv_weight_sum, n_threads)
+
+    def loss_and_gradient(self, X, Y, alpha=0.0, sample_weight=None, n_threads=None):
+        """(loss, grad): the loss of ``loss`` and its gradient with respect to ``params``.
+
+        grad : ndarray of shape (n_params,), in the layout of ``params`` and its dtype.
+        """
+        X, Y, weights, inv_weight_sum, alpha = self._check_fit_inputs(X, Y, alpha,
+                                                                      sample_weight)
+        n_threads = effective_n_threads(n_threads)
+        grad = np.empty_like(self._params)
+        with blas_limits(n_threads):
+            loss = _kernels.loss_and_gradient(
+                *self._layout(), self._loss_code, self._params, X, Y, weights,
+                inv_weight_sum, alpha * inv_weight_sum, grad, n_threads)
+        return loss, grad
+
+    def _check_fit_inputs(self, X, Y, alpha, sample_weight):
+        X = check_features(X, self.dtype, self.layer_sizes[0])
+        Y = check_targets(Y, self.dtype, X.shape[0], self.layer_sizes[-1], self.output,
+                          self.loss_name)
+        weights = check_sample_weight(sample_weight, X.shape[0])
+        weight_sum = X.shape[0] if weights is None else float(weights.sum())
+        return X, Y, weights, 1.0 / weight_sum, check_alpha(alpha)
+
+
+# -- constructor checks ---------------------------------------------------------------
+
+def _check_layer_sizes(layer_sizes):
+    if isinstance(layer_sizes, (str, bytes)) or not hasattr(layer_sizes, "__len__"):
+        raise TypeError("layer_sizes must be a sequence of ints, e.g. [784, 256, 10]")
+    sizes = []
+    for size in layer_sizes:
+        if isinstance(size, bool) or not isinstance(size, numbers.Integral):
+            raise TypeError(f"layer_sizes must hold ints, got {size!r}")
+        if not 1 <= size <= INT_MAX:
+            raise ValueError(f"every layer size must be in [1, {INT_MAX}], got {int(size)}")
+        sizes.append(int(size))
+    if len(sizes) < 2:
+        raise ValueError("layer_sizes needs at least an input and an output width, "
+                         f"got {list(sizes)}")
+    if len(sizes) - 1 > _kernels.MAX_N_LAYERS:
+        raise ValueError(f"at most {_kernels.MAX_N_LAYERS} weight layers are supported, "
+                         f"got {len(sizes) - 1}")
+    return tuple(sizes)
+
+
+def _check_activations(activation, n_hidden):
+    names = [activation] * n_hidden if isinstance(activation, str) else list(activation)
+    if len(names) != n_hidden:
+        raise ValueError(f"activation lists {len(names)} names but the network has "
+                         f"{n_hidden} hidden layers")
+    for name in names:
+        if name not in HIDDEN_ACTIVATIONS:
+            raise ValueError(f"unknown activation {name!r}; choose from "
+                             f"{', '.join(HIDDEN_ACTIVATIONS)}")
+    return tuple(names)
+
+
+def _check_output_and_loss(output, loss, n_outputs):
+    if output not in OUTPUT_LOSSES:
+        raise ValueError(f"unknown output {output!r}; choose from "
+                         f"{', '.join(OUTPUT_LOSSES)}")
+    if output == "softmax" and n_outputs < 2:
+        raise ValueError("a softmax output needs at least 2 units; use output='logistic' "
+                         "for one binary output")
+    if loss is None:
+        return output, OUTPUT_LOSSES[output][0]
+    if loss not in OUTPUT_LOSSES[output]:
+        raise ValueError(f"loss {loss!r} cannot be paired with output {output!r}; "
+                         f"allowed: {', '.join(OUTPUT_LOSSES[output])}")
+    return output, loss
+
+
+def _check_dtype(dtype):
+    try:
+        dtype = np.dtype(dtype)
+    except TypeError:
+        raise TypeError(f"dtype must be numpy.float32 or numpy.float64, got {dtype!r}") from None
+    if dtype not in (np.float32, np.float64):
+        raise TypeError(f"dtype must be numpy.float32 or numpy.float64, got {dtype}")
+    return dtype.type
+
+
+def _check_random_state(random_state):
+    if random_state is None:
+        return np.random.mtrand._rand
+    if isinstance(random_state, (np.random.RandomState, np.random.Generator)):
+        return random_state
+    if isinstance(random_state, numbers.Integral) and not isinstance(random_state, bool):
+        return np.random.RandomState(int(random_state))
+    raise TypeError(f"random_state must be None, an int, a RandomState or a Generator, "
+                    f"got {random_state!r}")

@@ -1,0 +1,136 @@
+/*
+ * cffnn/activations.h: scalar maths of cffnn's layers, in float and double.
+ *
+ * Every function is static inline, allocation-free and safe for any finite input:
+ * exponentials are only ever taken of non-positive numbers, so nothing overflows.
+ *
+ *   activation h(a)                     derivative h'(a), taken from z = h(a) where possible
+ *   identity   a                        1
+ *   logistic   1 / (1 + exp(-a))        z (1 - z)
+ *   tanh       tanh(a)                  1 - z^2
+ *   relu       max(a, 0)                [z > 0]
+ *   leaky_relu a if a > 0 else 0.01 a   1 if z > 0 else 0.01
+ *   elu        a if a > 0 else e^a - 1  1 if z > 0 else z + 1
+ *   softplus   log(1 + e^a)             sigmoid(a) = 1 - exp(-z)
+ *   gelu       a/2 (1 + tanh(c (a + k a^3)))   from a (gelu is not invertible)
+ *
+ * The codes below are the ones the Cython kernels and the Python layer use.
+ */
+#ifndef CFFNN_ACTIVATIONS_H
+#define CFFNN_ACTIVATIONS_H
+
+#include <math.h>
+
+enum cffnn_activation {
+    CFFNN_IDENTITY = 0,
+    CFFNN_LOGISTIC = 1,
+    CFFNN_TANH = 2,
+    CFFNN_RELU = 3,
+    CFFNN_LEAKY_RELU = 4,
+    CFFNN_ELU = 5,
+    CFFNN_SOFTPLUS = 6,
+    CFFNN_GELU = 7,
+    CFFNN_SOFTMAX = 8   /* output layer only: a row-wise map, see losses.h */
+};
+
+#define CFFNN_LEAKY_SLOPE 0.01
+#define CFFNN_GELU_C 0.7978845608028654   /* sqrt(2 / pi) */
+#define CFFNN_GELU_K 0.044715
+
+/* ---- log(1 + exp(a)) without overflow: max(a, 0) + log1p(exp(-|a|)) ---- */
+static inline double cffnn_log1pexp_d(double a) {
+    return (a > 0.0 ? a : 0.0) + log1p(exp(-fabs(a)));
+}
+static inline float cffnn_log1pexp_f(float a) {
+    return (a > 0.0f ? a : 0.0f) + log1pf(expf(-fabsf(a)));
+}
+
+/* ---- sigmoid(a), exp taken of -|a| only ---- */
+static inline double cffnn_sigmoid_d(double a) {
+    if (a >= 0.0) return 1.0 / (1.0 + exp(-a));
+    double e = exp(a);
+    return e / (1.0 + e);
+}
+static inline float cffnn_sigmoid_f(float a) {
+    if (a >= 0.0f) return 1.0f / (1.0f + expf(-a));
+    float e = expf(a);
+    return e / (1.0f + e);
+}
+
+/* ---- gelu, tanh form, and its derivative from a ---- */
+static inline double cffnn_gelu_d(double a) {
+    return 0.5 * a * (1.0 + tanh(CFFNN_GELU_C * (a + CFFNN_GELU_K * a * a * a)));
+}
+static inline float cffnn_gelu_f(float a) {
+    return 0.5f * a * (1.0f + tanhf((float)CFFNN_GELU_C * (a + (float)CFFNN_GELU_K * a * a * a)));
+}
+/* h'(a) = (1 + t)/2 + a/2 (1 - t^2) c (1 + 3 k a^2),  t = tanh(c (a + k a^3)).
+ * Where t saturates, 1 - t^2 is exactly 0 and the second term is 0 (a^2 may be inf). */
+static inline double cffnn_gelu_grad_d(double a) {
+    double t = tanh(CFFNN_GELU_C * (a + CFFNN_GELU_K * a * a * a));
+    double sech2 = 1.0 - t * t;
+    double tail = sech2 == 0.0 ? 0.0
+        : 0.5 * a * sech2 * CFFNN_GELU_C * (1.0 + 3.0 * CFFNN_GELU_K * a * a);
+    return 0.5 * (1.0 + t) + tail;
+}
+static inline float cffnn_gelu_grad_f(float a) {
+    float t = tanhf((float)CFFNN_GELU_C * (a + (float)CFFNN_GELU_K * a * a * a));
+    float sech2 = 1.0f - t * t;
+    float tail = sech2 == 0.0f ? 0.0f
+        : 0.5f * a * sech2 * (float)CFFNN_GELU_C * (1.0f + 3.0f * (float)CFFNN_GELU_K * a * a);
+    return 0.5f * (1.0f + t) + tail;
+}
+
+/* ---- h(a) for an elementwise activation code ---- */
+static inline double cffnn_activate_d(int code, double a) {
+    switch (code) {
+    case CFFNN_LOGISTIC:   return cffnn_sigmoid_d(a);
+    case CFFNN_TANH:       return tanh(a);
+    case CFFNN_RELU:       return a > 0.0 ? a : 0.0;
+    case CFFNN_LEAKY_RELU: return a > 0.0 ? a : CFFNN_LEAKY_SLOPE * a;
+    case CFFNN_ELU:        return a > 0.0 ? a : expm1(a);
+    case CFFNN_SOFTPLUS:   return cffnn_log1pexp_d(a);
+    case CFFNN_GELU:       return cffnn_gelu_d(a);
+    default:               return a;   /* identity */
+    }
+}
+static inline float cffnn_activate_f(int code, float a) {
+    switch (code) {
+    case CFFNN_LOGISTIC:   return cffnn_sigmoid_f(a);
+    case CFFNN_TANH:       return tanhf(a);
+    case CFFNN_RELU:       return a > 0.0f ? a : 0.0f;
+    case CFFNN_LEAKY_RELU: return a > 0.0f ? a : (float)CFFNN_LEAKY_SLOPE * a;
+    case CFFNN_ELU:        return a > 0.0f ? a : expm1f(a);
+    case CFFNN_SOFTPLUS:   return cffnn_log1pexp_f(a);
+    case CFFNN_GELU:       return cffnn_gelu_f(a);
+    default:               return a;
+    }
+}
+
+/* ---- h'(a) from z = h(a) (and a, used by gelu only) ---- */
+static inline double cffnn_derivative_d(int code, double z, double a) {
+    switch (code) {
+    case CFFNN_LOGISTIC:   return z * (1.0 - z);
+    case CFFNN_TANH:       return 1.0 - z * z;
+    case CFFNN_RELU:       return z > 0.0 ? 1.0 : 0.0;
+    case CFFNN_LEAKY_RELU: return z > 0.0 ? 1.0 : CFFNN_LEAKY_SLOPE;
+    case CFFNN_ELU:        return z > 0.0 ? 1.0 : z + 1.0;
+    case CFFNN_SOFTPLUS:   return -expm1(-z);
+    case CFFNN_GELU:       return cffnn_gelu_grad_d(a);
+    default:               return 1.0;
+    }
+}
+static inline float cffnn_derivative_f(int code, float z, float a) {
+    switch (code) {
+    case CFFNN_LOGISTIC:   return z * (1.0f - z);
+    case CFFNN_TANH:       return 1.0f - z * z;
+    case CFFNN_RELU:       return z > 0.0f ? 1.0f : 0.0f;
+    case CFFNN_LEAKY_RELU: return z > 0.0f ? 1.0f : (float)CFFNN_LEAKY_SLOPE;
+    case CFFNN_ELU:        return z > 0.0f ? 1.0f : z + 1.0f;
+    case CFFNN_SOFTPLUS:   return -expm1f(-z);
+    case CFFNN_GELU:       return cffnn_gelu_grad_f(a);
+    default:               return 1.0f;
+    }
+}
+
+#endif /* CFFNN_ACTIVATIONS_H */
