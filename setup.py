@@ -8,6 +8,8 @@ import sys
 import tempfile
 import textwrap
 
+import numpy
+
 from Cython.Build import cythonize
 from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
@@ -71,7 +73,7 @@ class BuildExtWithOpenMP(build_ext):
 
 
 def extension(name):
-    return Extension(f"cffnn.{name}", [f"cffnn/{name}.pyx"], include_dirs=["include"],
+    return Extension(f"cffnn.{name}", [f"cffnn/{name}.pyx"], include_dirs=["include", numpy.get_include()],
                      define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_9_API_VERSION")])
 
 

@@ -17,17 +17,22 @@ Design:
   (BLAS's pool is held at one thread meanwhile, _threads.pxd). Because the blocks do not
   depend on the team size and block losses are summed in block order, results do not
   depend on the number of threads.
-- Weight gradients need all rows, so they run after the blocks, split over the rows of
-  dW[k] (each thread owns whole rows of the gradient: no reduction, no race).
+- Weight gradients need all rows, so they run after the blocks, as tasks of GRADIENT_ROWS
+  rows of dW[k] (each task owns whole rows of the gradient: no reduction, no race, and
+  a partition that does not depend on the team either).
 - Small work (under PARALLEL_MIN_MACS multiply-adds, or one block) never starts a team.
 - Callers (cffnn/network.py) have validated shapes, dtypes, finiteness and that every
   dimension fits in a C int; nothing here raises.
 """
 from cython cimport floating
 from cython.parallel cimport prange, threadid
+from libc.limits cimport INT_MAX
+from libc.math cimport INFINITY
 from libc.stdlib cimport malloc, free
 
-import numpy as np
+cimport numpy as cnp
+
+cnp.import_array()
 
 from cffnn._blas cimport gemm
 from cffnn._layers cimport (
@@ -36,6 +41,12 @@ from cffnn._layers cimport (
 from cffnn._losses cimport (
     CFFNN_SQUARED_ERROR, CFFNN_BINARY_LOG_LOSS, CFFNN_LOG_LOSS, loss_and_output_delta)
 from cffnn._threads cimport limit_blas_threads, restore_blas_threads
+
+cdef extern from "cffnn/rowkernel.h" nogil:
+    void cffnn_row_times_matrix_f(const float* x, const float* W, const float* b, float* y,
+                                  Py_ssize_t n_in, Py_ssize_t n_out)
+    void cffnn_row_times_matrix_d(const double* x, const double* W, const double* b,
+                                  double* y, Py_ssize_t n_in, Py_ssize_t n_out)
 
 ACTIVATION_CODES = {
     "identity": CFFNN_IDENTITY, "logistic": CFFNN_LOGISTIC, "tanh": CFFNN_TANH,
@@ -49,7 +60,9 @@ LOSS_CODES = {
 
 DEF BLOCK_ROWS = 64                 # rows per block: fixed, so results do not depend on threads
 DEF PARALLEL_MIN_MACS = 1000000     # below this many multiply-adds a team costs more than it saves
+DEF GRADIENT_ROWS = 128             # rows of dW per weight-gradient task: fixed, as above
 DEF MAX_LAYERS = 64                 # per-block pointer arrays live on the stack
+DEF ROW_KERNEL_MAX_ROWS = 4         # up to this many rows, rowkernel.h instead of GEMM
 
 MAX_N_LAYERS = MAX_LAYERS
 
@@ -99,20 +112,33 @@ cdef void forward_block(const Layout* net, const floating* params,
     outputs[k] has room for (n_rows, n_{k+1}); preactivations[k] is NULL or receives A[k].
     With stop_at_logits the last layer is left as A[L-1] (the loss works on logits).
     """
-    cdef Py_ssize_t k, n_in, n_out
+    cdef Py_ssize_t k, row, n_in, n_out
     cdef int code
     cdef const floating* previous = x
+    cdef const floating* weights
+    cdef const floating* biases
     for k in range(net.n_layers):
         n_in = net.sizes[k]
         n_out = net.sizes[k + 1]
-        gemm(False, False, <int> n_rows, <int> n_out, <int> n_in,
-             <floating> 1, previous, <int> n_in, params + net.weight_offsets[k], <int> n_out,
-             <floating> 0, outputs[k], <int> n_out)
+        weights = params + net.weight_offsets[k]
+        biases = params + net.bias_offsets[k]
         code = net.codes[k]
         if stop_at_logits and k == net.n_layers - 1:
             code = CFFNN_IDENTITY
-        bias_activation(outputs[k], params + net.bias_offsets[k], n_rows, n_out, code,
-                        preactivations[k])
+        if n_rows <= ROW_KERNEL_MAX_ROWS:
+            for row in range(n_rows):
+                if floating is float:
+                    cffnn_row_times_matrix_f(previous + row * n_in, weights, biases,
+                                             outputs[k] + row * n_out, n_in, n_out)
+                else:
+                    cffnn_row_times_matrix_d(previous + row * n_in, weights, biases,
+                                             outputs[k] + row * n_out, n_in, n_out)
+            biases = NULL   # already added
+        else:
+            gemm(False, False, <int> n_rows, <int> n_out, <int> n_in,
+                 <floating> 1, previous, <int> n_in, weights, <int> n_out,
+                 <floating> 0, outputs[k], <int> n_out)
+        bias_activation(outputs[k], biases, n_rows, n_out, code, preactivations[k])
         previous = outputs[k]
 
 
@@ -190,7 +216,8 @@ cdef int forward_all(const Layout* net, const floating* params, const floating* 
         free(scratch)
         free(block_losses)
         return -1
-    blas_threads = limit_blas_threads()
+    if n_rows > ROW_KERNEL_MAX_ROWS:   # no BLAS call below that
+        blas_threads = limit_blas_threads()
     if team == 1:
         for block in range(n_blocks):
             block_losses[block] = forward_rows(
@@ -202,7 +229,8 @@ cdef int forward_all(const Layout* net, const floating* params, const floating* 
                 net, params, x, block * BLOCK_ROWS, min(n_rows, (block + 1) * BLOCK_ROWS),
                 out, targets, sample_weight, inv_weight_sum, loss,
                 scratch + threadid() * scratch_size, max_width)
-    restore_blas_threads(blas_threads)
+    if n_rows > ROW_KERNEL_MAX_ROWS:
+        restore_blas_threads(blas_threads)
     total[0] = 0.0
     for block in range(n_blocks):
         total[0] += block_losses[block]
@@ -252,19 +280,17 @@ cdef double train_rows(const Layout* net, const floating* params, const floating
 
 
 cdef void layer_gradient_rows(const Layout* net, const floating* params, Py_ssize_t k,
-                              Py_ssize_t n_rows, const floating* layer_input,
-                              const floating* delta, double alpha_over_weight_sum,
-                              Py_ssize_t part, Py_ssize_t n_parts, floating* grad,
+                              Py_ssize_t i0, Py_ssize_t i1, Py_ssize_t n_rows,
+                              const floating* layer_input, const floating* delta,
+                              double alpha_over_weight_sum, floating* grad,
                               double* penalty_rows, double* bias_sums) noexcept nogil:
-    """Part `part` of n_parts of layer k's gradient.
+    """Rows [i0, i1) of layer k's weight gradient, and its whole bias gradient if i0 == 0.
 
     dW[k][i0:i1] = Z[k-1][:, i0:i1]^T delta[k] + alpha/S W[k][i0:i1]   (one GEMM)
-    db[k][j0:j1] = sum over rows of delta[k][:, j0:j1], in double
+    db[k] = sum over rows of delta[k], in double (bias_sums: n_{k+1} doubles)
     penalty_rows[i] = sum_j W[k][i, j]^2, in double (summed in row order by the caller)
     """
     cdef Py_ssize_t n_in = net.sizes[k], n_out = net.sizes[k + 1]
-    cdef Py_ssize_t i0 = part * n_in // n_parts, i1 = (part + 1) * n_in // n_parts
-    cdef Py_ssize_t j0 = part * n_out // n_parts, j1 = (part + 1) * n_out // n_parts
     cdef Py_ssize_t i, j
     cdef const floating* weights = params + net.weight_offsets[k]
     cdef floating* grad_weights = grad + net.weight_offsets[k]
@@ -280,16 +306,17 @@ cdef void layer_gradient_rows(const Layout* net, const floating* params, Py_ssiz
                                                           * weights[i * n_out + j])
             penalty_rows[i] = row_sum
         beta = 1
-    if i1 > i0:
-        gemm(True, False, <int> (i1 - i0), <int> n_out, <int> n_rows,
-             <floating> 1, layer_input + i0, <int> n_in, delta, <int> n_out,
-             beta, grad_weights + i0 * n_out, <int> n_out)
-    for j in range(j0, j1):
+    gemm(True, False, <int> (i1 - i0), <int> n_out, <int> n_rows,
+         <floating> 1, layer_input + i0, <int> n_in, delta, <int> n_out,
+         beta, grad_weights + i0 * n_out, <int> n_out)
+    if i0 != 0:
+        return
+    for j in range(n_out):
         bias_sums[j] = 0.0
     for i in range(n_rows):
-        for j in range(j0, j1):
+        for j in range(n_out):
             bias_sums[j] += delta[i * n_out + j]
-    for j in range(j0, j1):
+    for j in range(n_out):
         grad_biases[j] = <floating> bias_sums[j]
 
 
@@ -307,10 +334,11 @@ cdef int train_all(const Layout* net, const floating* params, const floating* x,
     cdef floating* activations[MAX_LAYERS]
     cdef floating* deltas[MAX_LAYERS]
     cdef floating* preactivations[MAX_LAYERS]
-    cdef const floating* layer_input
+    cdef Py_ssize_t n_tasks = 0
     for k in range(L):
         n_activations += net.sizes[k + 1]
         n_weight_rows += net.sizes[k]
+        n_tasks += (net.sizes[k] + GRADIENT_ROWS - 1) // GRADIENT_ROWS
         if k < L - 1:
             n_deltas += net.sizes[k + 1]
         if net.codes[k] == CFFNN_GELU:
@@ -357,24 +385,17 @@ cdef int train_all(const Layout* net, const floating* params, const floating* x,
                 net, params, x, targets, sample_weight, inv_weight_sum, loss,
                 block * BLOCK_ROWS, min(n_rows, (block + 1) * BLOCK_ROWS),
                 activations, deltas, preactivations)
-    # Phase 2: gradients, task = (layer k, part); part p of every layer goes to thread p.
-    # Every (k, part) writes its own rows of grad, penalty_rows and bias_sums: no races.
+    # Phase 2: weight gradients in tasks of GRADIENT_ROWS rows of dW[k], a partition that
+    # does not depend on the team (so neither do the GEMMs' results). Every task writes
+    # its own rows of grad and penalty_rows, and the task at row 0 the layer's bias.
     if team == 1:
-        for k in range(L):
-            layer_input = x if k == 0 else activations[k - 1]
-            layer_gradient_rows(net, params, k, n_rows, layer_input, deltas[k],
-                                alpha_over_weight_sum, 0, 1, grad,
-                                penalty_rows + layer_row_offset(net, k),
-                                bias_sums + layer_row_offset(net, k + 1) - net.sizes[0])
+        for task in range(n_tasks):
+            gradient_task(net, params, x, n_rows, activations, deltas, alpha_over_weight_sum,
+                          task, grad, penalty_rows, bias_sums)
     else:
-        for task in prange(L * team, schedule='static', chunksize=1, num_threads=team):
-            layer_gradient_rows(net, params, task // team, n_rows,
-                                x if task // team == 0 else activations[task // team - 1],
-                                deltas[task // team], alpha_over_weight_sum,
-                                task % team, team, grad,
-                                penalty_rows + layer_row_offset(net, task // team),
-                                bias_sums + layer_row_offset(net, task // team + 1)
-                                - net.sizes[0])
+        for task in prange(n_tasks, schedule='dynamic', chunksize=1, num_threads=team):
+            gradient_task(net, params, x, n_rows, activations, deltas, alpha_over_weight_sum,
+                          task, grad, penalty_rows, bias_sums)
     restore_blas_threads(blas_threads)
 
     total[0] = 0.0
@@ -388,90 +409,206 @@ cdef int train_all(const Layout* net, const floating* params, const floating* x,
     return 0
 
 
-cdef inline Py_ssize_t layer_row_offset(const Layout* net, Py_ssize_t layer) noexcept nogil:
-    """sum of n_k for k < layer: where layer's rows start in penalty_rows."""
-    cdef Py_ssize_t k, offset = 0
-    for k in range(layer):
-        offset += net.sizes[k]
-    return offset
+cdef void gradient_task(const Layout* net, const floating* params, const floating* x,
+                        Py_ssize_t n_rows, floating** activations, floating** deltas,
+                        double alpha_over_weight_sum, Py_ssize_t task, floating* grad,
+                        double* penalty_rows, double* bias_sums) noexcept nogil:
+    """Task number `task` of phase 2: GRADIENT_ROWS rows of some dW[k], in layer order.
 
-
-# --------------------------------------------------------------------------------------
-# Python entry points. Arguments are validated by cffnn/network.py; these only check
-# what a wrong caller inside the package could get wrong, as asserts would.
-# --------------------------------------------------------------------------------------
-
-def forward(const Py_ssize_t[::1] sizes not None, const int[::1] codes not None,
-            const Py_ssize_t[::1] weight_offsets not None,
-            const Py_ssize_t[::1] bias_offsets not None,
-            const floating[::1] params not None, const floating[:, ::1] X not None,
-            floating[:, ::1] out not None, int n_threads):
-    """out = network output for X; X (n_samples, n_features), out (n_samples, n_outputs)."""
-    cdef Layout net = make_layout(sizes, codes, weight_offsets, bias_offsets)
-    cdef double unused
-    cdef int status
-    with nogil:
-        status = forward_all(&net, &params[0], &X[0, 0], X.shape[0], &out[0, 0], NULL,
-                             NULL, 0.0, 0, n_threads, &unused)
-    if status != 0:
-        raise MemoryError("cffnn: could not allocate the forward workspace")
-
-
-def loss(const Py_ssize_t[::1] sizes not None, const int[::1] codes not None,
-         const Py_ssize_t[::1] weight_offsets not None,
-         const Py_ssize_t[::1] bias_offsets not None, int loss_code,
-         const floating[::1] params not None, const floating[:, ::1] X not None,
-         const floating[:, ::1] Y not None, const double[::1] sample_weight,
-         double inv_weight_sum, double alpha_over_weight_sum, int n_threads):
-    """Weighted loss of (X, Y) plus the L2 penalty; Y (n_samples, n_outputs).
-
-    inv_weight_sum = 1 / sum(sample_weight) (1 / n_samples without weights);
-    alpha_over_weight_sum = alpha * inv_weight_sum.
+    penalty_rows holds sum_k n_k doubles, bias_sums sum_k n_{k+1}, layer after layer.
     """
-    cdef Layout net = make_layout(sizes, codes, weight_offsets, bias_offsets)
-    cdef const double* weight_ptr = NULL if sample_weight is None else &sample_weight[0]
-    cdef double total, penalty = 0.0
-    cdef Py_ssize_t i, k
-    cdef int status
-    with nogil:
-        status = forward_all(&net, &params[0], &X[0, 0], X.shape[0], NULL, &Y[0, 0],
-                             weight_ptr, inv_weight_sum, loss_code, n_threads, &total)
-        if alpha_over_weight_sum > 0:
-            for k in range(net.n_layers):
-                for i in range(weight_offsets[k], bias_offsets[k]):
-                    penalty += <double> params[i] * params[i]
-    if status != 0:
-        raise MemoryError("cffnn: could not allocate the loss workspace")
-    return total + 0.5 * alpha_over_weight_sum * penalty
+    cdef Py_ssize_t k = 0, n_layer_tasks, row_offset = 0, column_offset = 0
+    while True:   # find the layer of this task
+        n_layer_tasks = (net.sizes[k] + GRADIENT_ROWS - 1) // GRADIENT_ROWS
+        if task < n_layer_tasks:
+            break
+        task -= n_layer_tasks
+        row_offset += net.sizes[k]
+        column_offset += net.sizes[k + 1]
+        k += 1
+    layer_gradient_rows(net, params, k, task * GRADIENT_ROWS,
+                        min(net.sizes[k], (task + 1) * GRADIENT_ROWS), n_rows,
+                        x if k == 0 else activations[k - 1], deltas[k],
+                        alpha_over_weight_sum, grad, penalty_rows + row_offset,
+                        bias_sums + column_offset)
 
 
-def loss_and_gradient(const Py_ssize_t[::1] sizes not None, const int[::1] codes not None,
-                      const Py_ssize_t[::1] weight_offsets not None,
-                      const Py_ssize_t[::1] bias_offsets not None, int loss_code,
-                      const floating[::1] params not None, const floating[:, ::1] X not None,
-                      const floating[:, ::1] Y not None, const double[::1] sample_weight,
-                      double inv_weight_sum, double alpha_over_weight_sum,
-                      floating[::1] grad not None, int n_threads):
-    """Loss as in `loss`; the gradient is written into grad (layout of params)."""
-    cdef Layout net = make_layout(sizes, codes, weight_offsets, bias_offsets)
-    cdef const double* weight_ptr = NULL if sample_weight is None else &sample_weight[0]
-    cdef double total
-    cdef int status
-    with nogil:
-        status = train_all(&net, &params[0], &X[0, 0], X.shape[0], &Y[0, 0], weight_ptr,
-                           inv_weight_sum, alpha_over_weight_sum, loss_code, &grad[0],
-                           n_threads, &total)
-    if status != 0:
-        raise MemoryError("cffnn: could not allocate the training workspace")
+# --------------------------------------------------------------------------------------
+# Python entry points. cffnn/network.py validates every argument; CompiledNetwork holds a
+# network's layout once, so a call costs a method call and pointer reads, not the
+# memoryview acquisitions and fused-type dispatch of a plain def (2 us of the 10 us
+# budget of a one-row forward). The checks below are cheap guards against misuse of
+# this private class, not user-facing validation.
+# --------------------------------------------------------------------------------------
+
+cdef inline void* data_of(cnp.ndarray array, Py_ssize_t rows, Py_ssize_t cols,
+                          int typenum, str name) except NULL:
+    """Pointer to a C-contiguous, aligned, native-order (rows, cols) array of typenum;
+    cols < 0 means 1-D."""
+    if (cnp.PyArray_TYPE(array) != typenum or not cnp.PyArray_IS_C_CONTIGUOUS(array)
+            or not cnp.PyArray_ISBEHAVED_RO(array)
+            or (cols < 0 and (cnp.PyArray_NDIM(array) != 1 or array.shape[0] != rows))
+            or (cols >= 0 and (cnp.PyArray_NDIM(array) != 2 or array.shape[0] != rows
+                               or array.shape[1] != cols))):
+        raise ValueError(f"internal error: {name} does not match the compiled network")
+    return cnp.PyArray_DATA(array)
+
+
+cdef class CompiledNetwork:
+    """A network's layout and parameter buffer as compiled code sees them.
+
+    sizes (L + 1,) intp, codes (L,) intc (output code last), weight_offsets and
+    bias_offsets (L,) intp, params (n_params,) float32 or float64: kept alive here.
+    """
+    cdef Layout layout
+    cdef object arrays
+    cdef cnp.ndarray params
+    cdef int typenum
+    cdef int loss_code
+
+    def __cinit__(self, cnp.ndarray sizes, cnp.ndarray codes, cnp.ndarray weight_offsets,
+                  cnp.ndarray bias_offsets, cnp.ndarray params, int loss_code):
+        cdef Py_ssize_t n_layers = codes.shape[0]
+        if not 1 <= n_layers <= MAX_LAYERS:
+            raise ValueError(f"internal error: {n_layers} layers")
+        self.typenum = cnp.PyArray_TYPE(params)
+        if self.typenum not in (cnp.NPY_FLOAT32, cnp.NPY_FLOAT64):
+            raise ValueError("internal error: params must be float32 or float64")
+        self.layout.n_layers = n_layers
+        self.layout.sizes = <const Py_ssize_t*> data_of(sizes, n_layers + 1, -1, cnp.NPY_INTP, "sizes")
+        self.layout.codes = <const int*> data_of(codes, n_layers, -1, cnp.NPY_INT, "codes")
+        self.layout.weight_offsets = <const Py_ssize_t*> data_of(
+            weight_offsets, n_layers, -1, cnp.NPY_INTP, "weight_offsets")
+        self.layout.bias_offsets = <const Py_ssize_t*> data_of(
+            bias_offsets, n_layers, -1, cnp.NPY_INTP, "bias_offsets")
+        data_of(params, self.layout.bias_offsets[n_layers - 1] + self.layout.sizes[n_layers],
+                -1, self.typenum, "params")
+        self.arrays = (sizes, codes, weight_offsets, bias_offsets)
+        self.params = params
+        self.loss_code = loss_code
+
+    def forward(self, cnp.ndarray X, cnp.ndarray out, int n_threads):
+        """out (n_samples, n_outputs) = network output for X (n_samples, n_features)."""
+        cdef Layout* net = &self.layout
+        cdef Py_ssize_t n_rows = X.shape[0]
+        cdef void* x = data_of(X, n_rows, net.sizes[0], self.typenum, "X")
+        cdef void* y = data_of(out, n_rows, net.sizes[net.n_layers], self.typenum, "out")
+        cdef void* params = cnp.PyArray_DATA(self.params)
+        cdef double unused
+        cdef int status
+        with nogil:
+            if self.typenum == cnp.NPY_FLOAT32:
+                status = forward_all(net, <float*> params, <float*> x, n_rows, <float*> y,
+                                     NULL, NULL, 0.0, 0, n_threads, &unused)
+            else:
+                status = forward_all(net, <double*> params, <double*> x, n_rows,
+                                     <double*> y, NULL, NULL, 0.0, 0, n_threads, &unused)
+        if status != 0:
+            raise MemoryError("cffnn: could not allocate the forward workspace")
+
+    def loss(self, cnp.ndarray X, cnp.ndarray Y, object sample_weight,
+             double inv_weight_sum, double alpha_over_weight_sum, int n_threads):
+        """sum_i w_i l_i + alpha/(2S) sum ||W||^2 for X (n, n_features), Y (n, n_outputs).
+
+        sample_weight: None or float64 (n,); w_i = s_i inv_weight_sum (inv_weight_sum
+        without weights); alpha_over_weight_sum = alpha / S.
+        """
+        cdef Layout* net = &self.layout
+        cdef Py_ssize_t n_rows = X.shape[0]
+        cdef void* x = data_of(X, n_rows, net.sizes[0], self.typenum, "X")
+        cdef void* y = data_of(Y, n_rows, net.sizes[net.n_layers], self.typenum, "Y")
+        cdef const double* weights = self._sample_weight(sample_weight, n_rows)
+        cdef void* params = cnp.PyArray_DATA(self.params)
+        cdef double total
+        cdef int status
+        with nogil:
+            if self.typenum == cnp.NPY_FLOAT32:
+                status = forward_all(net, <float*> params, <float*> x, n_rows, NULL,
+                                     <float*> y, weights, inv_weight_sum, self.loss_code,
+                                     n_threads, &total)
+                if alpha_over_weight_sum > 0:
+                    total += 0.5 * alpha_over_weight_sum * squared_weights(net, <float*> params)
+            else:
+                status = forward_all(net, <double*> params, <double*> x, n_rows, NULL,
+                                     <double*> y, weights, inv_weight_sum, self.loss_code,
+                                     n_threads, &total)
+                if alpha_over_weight_sum > 0:
+                    total += 0.5 * alpha_over_weight_sum * squared_weights(net, <double*> params)
+        if status != 0:
+            raise MemoryError("cffnn: could not allocate the loss workspace")
+        return total
+
+    def loss_and_gradient(self, cnp.ndarray X, cnp.ndarray Y, object sample_weight,
+                          double inv_weight_sum, double alpha_over_weight_sum,
+                          cnp.ndarray grad, int n_threads):
+        """The loss of `loss`; its gradient is written into grad (layout of params)."""
+        cdef Layout* net = &self.layout
+        cdef Py_ssize_t n_rows = X.shape[0]
+        cdef void* x = data_of(X, n_rows, net.sizes[0], self.typenum, "X")
+        cdef void* y = data_of(Y, n_rows, net.sizes[net.n_layers], self.typenum, "Y")
+        cdef void* g = data_of(grad, self.params.shape[0], -1, self.typenum, "grad")
+        cdef const double* weights = self._sample_weight(sample_weight, n_rows)
+        cdef void* params = cnp.PyArray_DATA(self.params)
+        cdef double total
+        cdef int status
+        with nogil:
+            if self.typenum == cnp.NPY_FLOAT32:
+                status = train_all(net, <float*> params, <float*> x, n_rows, <float*> y,
+                                   weights, inv_weight_sum, alpha_over_weight_sum,
+                                   self.loss_code, <float*> g, n_threads, &total)
+            else:
+                status = train_all(net, <double*> params, <double*> x, n_rows, <double*> y,
+                                   weights, inv_weight_sum, alpha_over_weight_sum,
+                                   self.loss_code, <double*> g, n_threads, &total)
+        if status != 0:
+            raise MemoryError("cffnn: could not allocate the training workspace")
+        return total
+
+    cdef const double* _sample_weight(self, object sample_weight, Py_ssize_t n_rows) except? NULL:
+        if sample_weight is None:
+            return NULL
+        return <const double*> data_of(sample_weight, n_rows, -1, cnp.NPY_FLOAT64,
+                                       "sample_weight")
+
+
+cdef double squared_weights(const Layout* net, const floating* params) noexcept nogil:
+    """sum_k ||W[k]||^2, accumulated in double (biases are not penalised)."""
+    cdef Py_ssize_t k, i
+    cdef double total = 0.0
+    for k in range(net.n_layers):
+        for i in range(net.weight_offsets[k], net.bias_offsets[k]):
+            total += <double> params[i] * params[i]
     return total
 
 
-def all_finite(const floating[:, ::1] X not None):
-    """True when no element of X is NaN or infinite (x - x is 0 only for finite x)."""
-    cdef Py_ssize_t i, n = X.shape[0] * X.shape[1]
-    cdef const floating* data = &X[0, 0] if n > 0 else NULL
-    cdef floating acc = 0
-    with nogil:
+def is_ready_matrix(object X, int typenum, Py_ssize_t n_columns,
+                    double lower=-INFINITY, double upper=INFINITY):
+    """True when X is already what the kernels take: a C-contiguous, aligned, native-order
+    ndarray of typenum of shape (n_rows, n_columns), 1 <= n_rows <= INT_MAX, finite, with values in
+    [lower, upper]. The edge's fast path: anything else goes through the full checks of
+    cffnn/_validation.py, which also produce the error messages."""
+    if type(X) is not cnp.ndarray:
+        return False
+    cdef cnp.ndarray array = <cnp.ndarray> X
+    if (cnp.PyArray_TYPE(array) != typenum or cnp.PyArray_NDIM(array) != 2
+            or array.shape[0] < 1 or array.shape[0] > INT_MAX or array.shape[1] != n_columns
+            or not cnp.PyArray_IS_C_CONTIGUOUS(array) or not cnp.PyArray_ISBEHAVED_RO(array)):
+        return False
+    cdef Py_ssize_t i, n = cnp.PyArray_SIZE(array)
+    cdef const float* data_f = <const float*> cnp.PyArray_DATA(array)
+    cdef const double* data_d = <const double*> cnp.PyArray_DATA(array)
+    cdef bint bounded = lower > -INFINITY or upper < INFINITY
+    cdef double not_finite = 0, low = INFINITY, high = -INFINITY
+    with nogil:   # x - x is 0 for finite x and NaN otherwise
         for i in range(n):
-            acc += data[i] - data[i]
-    return acc == 0
+            if typenum == cnp.NPY_FLOAT32:
+                not_finite += data_f[i] - data_f[i]
+                if bounded:
+                    low = min(low, data_f[i])
+                    high = max(high, data_f[i])
+            else:
+                not_finite += data_d[i] - data_d[i]
+                if bounded:
+                    low = min(low, data_d[i])
+                    high = max(high, data_d[i])
+    return not_finite == 0 and (not bounded or (low >= lower and high <= upper))

@@ -58,12 +58,13 @@ cdef inline void bias_activation(floating* z, const floating* bias,
     """z holds Z_prev W of shape (n_rows, width); on exit z = h(Z_prev W + b).
 
     preactivation, when not NULL, receives A = Z_prev W + b (gelu needs it for h').
+    bias may be NULL when z already holds Z_prev W + b.
     """
     cdef Py_ssize_t i, j, n = n_rows * width
-    cdef floating a
-    for i in range(n_rows):
-        for j in range(width):
-            z[i * width + j] += bias[j]
+    if bias != NULL:
+        for i in range(n_rows):
+            for j in range(width):
+                z[i * width + j] += bias[j]
     if preactivation != NULL:
         for i in range(n):
             preactivation[i] = z[i]

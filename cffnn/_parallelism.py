@@ -5,12 +5,9 @@ and the process's CPU affinity and cgroup quota; -1 = every usable core; -k = al
 k - 1; a positive k = k threads; 0 is an error. The kernels themselves start no team
 for small work, whatever is asked.
 """
-import contextlib
 import math
 import numbers
 import os
-
-from threadpoolctl import threadpool_limits
 
 from cffnn import _threads
 from cffnn._blas_threads import find_blas_thread_functions
@@ -49,6 +46,7 @@ def usable_cpu_count():
 
 
 _DEFAULT_N_THREADS = None
+MAX_THREADS = 4096   # a C int for the kernels, and far beyond any machine's cores
 
 
 def effective_n_threads(n_threads):
@@ -63,6 +61,8 @@ def effective_n_threads(n_threads):
         if n_threads == 0:
             raise ValueError("n_threads=0 is not allowed: use None (all usable cores), "
                              "a positive count, or -1 (all cores)")
+        if abs(n_threads) > MAX_THREADS:
+            raise ValueError(f"n_threads={n_threads} is out of range: at most {MAX_THREADS}")
         count = n_threads if n_threads > 0 else max(1, usable_cpu_count() + 1 + n_threads)
     else:
         raise TypeError(f"n_threads must be None or an int, got {type(n_threads).__name__}")
@@ -74,8 +74,7 @@ _threads.set_blas_thread_functions(_blas_pairs)
 _ALL_BLAS_HELD_FROM_C = _ALL_BLAS_HELD_FROM_C and len(_blas_pairs) <= _threads.MAX_BLAS_LIBRARIES
 
 
-def blas_limits(n_threads):
-    """Context for a kernel call on n_threads: a no-op unless BLAS must be held from Python."""
-    if n_threads > 1 and not _ALL_BLAS_HELD_FROM_C:
-        return threadpool_limits(limits=1, user_api="blas")
-    return contextlib.nullcontext()
+def needs_blas_limits(n_threads):
+    """True when a kernel call on n_threads must hold BLAS at one thread from Python
+    (threadpoolctl.threadpool_limits): only for a BLAS the kernels cannot hold from C."""
+    return n_threads > 1 and not _ALL_BLAS_HELD_FROM_C

@@ -10,7 +10,7 @@ import numbers
 import numpy as np
 import scipy.sparse
 
-from cffnn._kernels import all_finite
+from cffnn._kernels import is_ready_matrix
 
 INT_MAX = 2**31 - 1   # BLAS dimensions are C ints
 
@@ -34,23 +34,24 @@ def _as_numeric_array(value, name):
 
 
 def check_features(X, dtype, n_features, name="X"):
-    """X as a C-contiguous (n_samples, n_features) array of dtype, finite, n_samples >= 1."""
-    if not (type(X) is np.ndarray and X.dtype == dtype and X.ndim == 2
-            and X.flags.c_contiguous and X.shape[1] == n_features and X.shape[0] > 0):
-        X = _as_numeric_array(X, name)
-        if X.ndim != 2:
-            hint = (f"; for one sample use {name}.reshape(1, -1)" if X.ndim == 1 else "")
-            raise ValueError(f"{name} must be 2-D of shape (n_samples, {n_features}), "
-                             f"got shape {X.shape}{hint}")
-        if X.shape[0] == 0:
-            raise ValueError(f"{name} has no samples (shape {X.shape})")
-        if X.shape[1] != n_features:
-            raise ValueError(f"{name} has {X.shape[1]} features per sample but the network "
-                             f"takes {n_features}")
-        X = np.ascontiguousarray(X, dtype=dtype)
+    """X as a C-contiguous (n_samples, n_features) array of dtype (a numpy.dtype), finite,
+    n_samples >= 1."""
+    if is_ready_matrix(X, dtype.num, n_features):
+        return X
+    X = _as_numeric_array(X, name)
+    if X.ndim != 2:
+        hint = (f"; for one sample use {name}.reshape(1, -1)" if X.ndim == 1 else "")
+        raise ValueError(f"{name} must be 2-D of shape (n_samples, {n_features}), "
+                         f"got shape {X.shape}{hint}")
+    if X.shape[0] == 0:
+        raise ValueError(f"{name} has no samples (shape {X.shape})")
+    if X.shape[1] != n_features:
+        raise ValueError(f"{name} has {X.shape[1]} features per sample but the network "
+                         f"takes {n_features}")
+    X = np.require(X, dtype=dtype, requirements="CA")   # C order, aligned, native
     if X.shape[0] > INT_MAX:
         raise ValueError(f"{name} has {X.shape[0]} samples; at most {INT_MAX} per call")
-    if not all_finite(X):
+    if not np.isfinite(X).all():
         raise ValueError(f"{name} contains NaN or infinity (after conversion to {X.dtype})")
     return X
 
@@ -62,6 +63,9 @@ def check_targets(Y, dtype, n_samples, n_outputs, output, loss):
     of shape (n_samples, n_outputs). Otherwise a matrix, or shape (n_samples,) when
     n_outputs == 1. Log losses take targets in [0, 1] only.
     """
+    lower, upper = (-np.inf, np.inf) if loss == "squared_error" else (0.0, 1.0)
+    if is_ready_matrix(Y, dtype.num, n_outputs, lower, upper) and Y.shape[0] == n_samples:
+        return Y
     Y = _as_numeric_array(Y, "Y")
     if Y.ndim == 1 and output == "softmax":
         return _one_hot(Y, dtype, n_samples, n_outputs)
@@ -74,10 +78,10 @@ def check_targets(Y, dtype, n_samples, n_outputs, output, loss):
                          + f", got shape {Y.shape}")
     if Y.shape[0] != n_samples:
         raise ValueError(f"X has {n_samples} samples but Y has {Y.shape[0]}")
-    Y = np.ascontiguousarray(Y, dtype=dtype)
-    if not all_finite(Y):
+    Y = np.require(Y, dtype=dtype, requirements="CA")
+    if not np.isfinite(Y).all():
         raise ValueError("Y contains NaN or infinity")
-    if loss != "squared_error" and (Y.min() < 0 or Y.max() > 1):
+    if Y.min() < lower or Y.max() > upper:
         raise ValueError(f"{loss} takes targets in [0, 1]; Y holds values in "
                          f"[{Y.min()}, {Y.max()}]")
     return Y
@@ -98,26 +102,31 @@ def _one_hot(labels, dtype, n_samples, n_classes):
 
 
 def check_sample_weight(sample_weight, n_samples):
-    """None, or float64 weights of shape (n_samples,): finite, >= 0, with a positive sum.
+    """(weights, scale): None and 1.0 without weights, else float64 weights of shape
+    (n_samples,) divided by their maximum (so that their sum neither overflows nor
+    underflows) and that maximum. The caller's weights are weights * scale.
 
-    A scalar is broadcast to every sample (as scikit-learn does).
+    Weights must be finite, >= 0 and not all 0. A scalar is broadcast to every sample
+    (as scikit-learn does).
     """
     if sample_weight is None:
-        return None
+        return None, 1.0
     if isinstance(sample_weight, numbers.Real) and not isinstance(sample_weight, bool):
         sample_weight = np.full(n_samples, float(sample_weight))
     weights = _as_numeric_array(sample_weight, "sample_weight")
     if weights.shape != (n_samples,):
         raise ValueError(f"sample_weight must have shape ({n_samples},), "
                          f"got shape {weights.shape}")
-    weights = np.ascontiguousarray(weights, dtype=np.float64)
+    weights = weights.astype(np.float64)   # always a copy: scaled below
     if not np.all(np.isfinite(weights)):
         raise ValueError("sample_weight contains NaN or infinity")
     if np.any(weights < 0):
         raise ValueError("sample_weight must be non-negative")
-    if not weights.sum() > 0:
-        raise ValueError("sample_weight must have a positive sum")
-    return weights
+    scale = float(weights.max())
+    if not scale > 0:
+        raise ValueError("sample_weight must have a positive sum (all weights are 0)")
+    weights /= scale
+    return weights, scale
 
 
 def check_alpha(alpha):

@@ -1,7 +1,6 @@
 """cffnn.check_gradient: compare the compiled gradient with central finite differences."""
 import numpy as np
 
-from cffnn import _kernels
 from cffnn.network import Network
 
 
@@ -25,13 +24,12 @@ def check_gradient(net, X, Y, alpha=0.0, sample_weight=None, eps=None):
     twin = Network(net.layer_sizes, activation=list(net.activations), output=net.output,
                    loss=net.loss_name, dtype=np.float64, random_state=0)
     twin.params = net.params.astype(np.float64)
-    X64, Y64, weights, inv_weight_sum, alpha = twin._check_fit_inputs(X, Y, alpha,
-                                                                      sample_weight)
+    X64, Y64, weights, inv_weight_sum, alpha_over_weight_sum = twin._check_fit_inputs(
+        X, Y, alpha, sample_weight)
     params = twin.params
 
     def loss_at():
-        return _kernels.loss(*twin._layout(), twin._loss_code, params, X64, Y64, weights,
-                             inv_weight_sum, alpha * inv_weight_sum, 1)
+        return twin._compiled.loss(X64, Y64, weights, inv_weight_sum, alpha_over_weight_sum, 1)
 
     step_scale = np.cbrt(np.finfo(np.float64).eps) if eps is None else float(eps)
     numeric = np.empty(params.shape[0])

@@ -7,11 +7,13 @@ b[1], ...); `weights[k]` and `biases[k]` are views into it. This class validates
 converts inputs once, then hands raw buffers to cffnn._kernels.
 """
 import numbers
+from contextlib import nullcontext
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from cffnn import _kernels
-from cffnn._parallelism import blas_limits, effective_n_threads
+from cffnn._parallelism import effective_n_threads, needs_blas_limits
 from cffnn._validation import (
     INT_MAX, check_alpha, check_features, check_sample_weight, check_targets)
 
@@ -52,6 +54,7 @@ class Network:
 
     Attributes
     ----------
+    dtype : numpy.dtype
     params : ndarray of shape (n_params,)
         The flat parameter buffer. Assigning to ``net.params`` copies into it.
     weights : list of ndarray, weights[k] of shape (layer_sizes[k], layer_sizes[k+1])
@@ -83,6 +86,9 @@ class Network:
             self._bias_offsets[k] = offset
             offset += sizes[k + 1]
         self._params = np.empty(offset, dtype=self.dtype)
+        self._compiled = _kernels.CompiledNetwork(
+            self._sizes, self._codes, self._weight_offsets, self._bias_offsets, self._params,
+            self._loss_code)
         self.weights = [self._params[w:b].reshape(sizes[k], sizes[k + 1])
                         for k, (w, b) in enumerate(zip(self._weight_offsets,
                                                        self._bias_offsets))]
@@ -130,12 +136,9 @@ class Network:
     def __repr__(self):
         return (f"Network(layer_sizes={list(self.layer_sizes)}, "
                 f"activation={list(self.activations)!r}, output={self.output!r}, "
-                f"loss={self.loss_name!r}, dtype={np.dtype(self.dtype).name})")
+                f"loss={self.loss_name!r}, dtype={self.dtype.name})")
 
     # -- compiled maths ----------------------------------------------------------------
-
-    def _layout(self):
-        return self._sizes, self._codes, self._weight_offsets, self._bias_offsets
 
     def forward(self, X, n_threads=None):
         """Network output for X.
@@ -147,8 +150,11 @@ class Network:
         X = check_features(X, self.dtype, self.layer_sizes[0])
         n_threads = effective_n_threads(n_threads)
         out = np.empty((X.shape[0], self.layer_sizes[-1]), dtype=self.dtype)
-        with blas_limits(n_threads):
-            _kernels.forward(*self._layout(), self._params, X, out, n_threads)
+        if needs_blas_limits(n_threads):
+            with threadpool_limits(limits=1, user_api="blas"):
+                self._compiled.forward(X, out, n_threads)
+        else:
+            self._compiled.forward(X, out, n_threads)
         return out
 
     def loss(self, X, Y, alpha=0.0, sample_weight=None, n_threads=None):
@@ -159,35 +165,43 @@ class Network:
         X : (n_samples, n_features); Y : see ``cffnn.Network`` targets; sample_weight :
         (n_samples,) or None.
         """
-        X, Y, weights, inv_weight_sum, alpha = self._check_fit_inputs(X, Y, alpha,
-                                                                      sample_weight)
+        X, Y, weights, inv_weight_sum, alpha_over_weight_sum = self._check_fit_inputs(
+            X, Y, alpha, sample_weight)
         n_threads = effective_n_threads(n_threads)
-        with blas_limits(n_threads):
-            return _kernels.loss(*self._layout(), self._loss_code, self._params, X, Y,
-                                 weights, inv_weight_sum, alpha * inv_weight_sum, n_threads)
+        with threadpool_limits(limits=1, user_api="blas") if needs_blas_limits(n_threads) \
+                else nullcontext():
+            return self._compiled.loss(X, Y, weights, inv_weight_sum, alpha_over_weight_sum,
+                                       n_threads)
 
     def loss_and_gradient(self, X, Y, alpha=0.0, sample_weight=None, n_threads=None):
         """(loss, grad): the loss of ``loss`` and its gradient with respect to ``params``.
 
         grad : ndarray of shape (n_params,), in the layout of ``params`` and its dtype.
         """
-        X, Y, weights, inv_weight_sum, alpha = self._check_fit_inputs(X, Y, alpha,
-                                                                      sample_weight)
+        X, Y, weights, inv_weight_sum, alpha_over_weight_sum = self._check_fit_inputs(
+            X, Y, alpha, sample_weight)
         n_threads = effective_n_threads(n_threads)
         grad = np.empty_like(self._params)
-        with blas_limits(n_threads):
-            loss = _kernels.loss_and_gradient(
-                *self._layout(), self._loss_code, self._params, X, Y, weights,
-                inv_weight_sum, alpha * inv_weight_sum, grad, n_threads)
+        with threadpool_limits(limits=1, user_api="blas") if needs_blas_limits(n_threads) \
+                else nullcontext():
+            loss = self._compiled.loss_and_gradient(
+                X, Y, weights, inv_weight_sum, alpha_over_weight_sum, grad, n_threads)
         return loss, grad
 
     def _check_fit_inputs(self, X, Y, alpha, sample_weight):
+        """Validated (X, Y, weights, inv_weight_sum, alpha_over_weight_sum) for the kernels.
+
+        The kernels weight sample i by weights[i] * inv_weight_sum (= s_i / sum(s)) and
+        the penalty by alpha / sum(s); weights come scaled to a maximum of 1 so that
+        sum(s) is formed without overflow.
+        """
         X = check_features(X, self.dtype, self.layer_sizes[0])
         Y = check_targets(Y, self.dtype, X.shape[0], self.layer_sizes[-1], self.output,
                           self.loss_name)
-        weights = check_sample_weight(sample_weight, X.shape[0])
-        weight_sum = X.shape[0] if weights is None else float(weights.sum())
-        return X, Y, weights, 1.0 / weight_sum, check_alpha(alpha)
+        weights, scale = check_sample_weight(sample_weight, X.shape[0])
+        scaled_sum = X.shape[0] if weights is None else float(weights.sum())
+        alpha = check_alpha(alpha)
+        return X, Y, weights, 1.0 / scaled_sum, alpha / scale / scaled_sum
 
 
 # -- constructor checks ---------------------------------------------------------------
@@ -212,19 +226,24 @@ def _check_layer_sizes(layer_sizes):
 
 
 def _check_activations(activation, n_hidden):
-    names = [activation] * n_hidden if isinstance(activation, str) else list(activation)
+    if isinstance(activation, str):
+        names = [activation] * n_hidden
+    elif isinstance(activation, (list, tuple)):
+        names = list(activation)
+    else:
+        raise TypeError(f"activation must be a name or a list of names, got {activation!r}")
     if len(names) != n_hidden:
         raise ValueError(f"activation lists {len(names)} names but the network has "
                          f"{n_hidden} hidden layers")
     for name in names:
-        if name not in HIDDEN_ACTIVATIONS:
+        if not isinstance(name, str) or name not in HIDDEN_ACTIVATIONS:
             raise ValueError(f"unknown activation {name!r}; choose from "
                              f"{', '.join(HIDDEN_ACTIVATIONS)}")
     return tuple(names)
 
 
 def _check_output_and_loss(output, loss, n_outputs):
-    if output not in OUTPUT_LOSSES:
+    if not isinstance(output, str) or output not in OUTPUT_LOSSES:
         raise ValueError(f"unknown output {output!r}; choose from "
                          f"{', '.join(OUTPUT_LOSSES)}")
     if output == "softmax" and n_outputs < 2:
@@ -232,7 +251,7 @@ def _check_output_and_loss(output, loss, n_outputs):
                          "for one binary output")
     if loss is None:
         return output, OUTPUT_LOSSES[output][0]
-    if loss not in OUTPUT_LOSSES[output]:
+    if not isinstance(loss, str) or loss not in OUTPUT_LOSSES[output]:
         raise ValueError(f"loss {loss!r} cannot be paired with output {output!r}; "
                          f"allowed: {', '.join(OUTPUT_LOSSES[output])}")
     return output, loss
@@ -245,7 +264,7 @@ def _check_dtype(dtype):
         raise TypeError(f"dtype must be numpy.float32 or numpy.float64, got {dtype!r}") from None
     if dtype not in (np.float32, np.float64):
         raise TypeError(f"dtype must be numpy.float32 or numpy.float64, got {dtype}")
-    return dtype.type
+    return dtype
 
 
 def _check_random_state(random_state):

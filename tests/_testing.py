@@ -1,0 +1,97 @@
+"""Helpers shared by the test modules: networks, data, targets and the NumPy oracle."""
+import numpy as np
+
+import cffnn
+from cffnn import reference
+
+HIDDEN_ACTIVATIONS = ("identity", "logistic", "tanh", "relu", "leaky_relu", "elu",
+                      "softplus", "gelu")
+OUTPUT_LOSS_PAIRS = (
+    ("identity", "squared_error"),
+    ("logistic", "binary_log_loss"),
+    ("logistic", "squared_error"),
+    ("softmax", "log_loss"),
+    ("softmax", "squared_error"),
+)
+PAIR_IDS = [f"{output}+{loss}" for output, loss in OUTPUT_LOSS_PAIRS]
+# Activations whose derivative jumps at 0 (elu's second derivative does): data for
+# gradient comparisons is kept away from 0 for these.
+KINKED = ("relu", "leaky_relu", "elu")
+
+
+def rel_err(actual, expected):
+    """Relative error in the max norm: max|a - b| / max|b| (max|a - b| if b == 0)."""
+    actual = np.asarray(actual, dtype=np.float64)
+    expected = np.asarray(expected, dtype=np.float64)
+    assert actual.shape == expected.shape, (actual.shape, expected.shape)
+    error = np.max(np.abs(actual - expected))
+    scale = np.max(np.abs(expected))
+    return float(error / scale) if scale > 0 else float(error)
+
+
+def make_targets(output, loss, n_samples, n_outputs, rng, kind="hard"):
+    """(Y_api, Y_matrix): targets as passed to Network and as the 2-D matrix the
+    reference takes.
+
+    kind="hard": class indices for softmax (Y_api 1-D), 0/1 for logistic, normal
+    values for identity; kind="soft": targets in [0, 1] (rows need not sum to 1).
+    """
+    if output == "identity":
+        Y = rng.normal(size=(n_samples, n_outputs))
+        return Y, Y
+    if kind == "soft" or loss == "squared_error" and output != "softmax":
+        Y = rng.uniform(0, 1, size=(n_samples, n_outputs))
+        return Y, Y
+    if output == "softmax":
+        labels = rng.integers(0, n_outputs, n_samples)
+        return labels, np.eye(n_outputs)[labels]
+    Y = rng.integers(0, 2, size=(n_samples, n_outputs)).astype(np.float64)
+    return Y, Y
+
+
+def hidden_margin(net, X):
+    """Smallest |pre-activation| of the hidden layers with a kink, in float64."""
+    kinked = [k for k, name in enumerate(net.activations) if name in KINKED]
+    if not kinked:
+        return np.inf
+    weights = [W.astype(np.float64) for W in net.weights]
+    biases = [b.astype(np.float64) for b in net.biases]
+    _, A, _ = reference.forward(weights, biases, np.asarray(X, dtype=np.float64),
+                                net.activations, net.output, keep=True)
+    return min(float(np.min(np.abs(A[k]))) for k in kinked)
+
+
+def sample_features(net, n_samples, rng, margin=0.0, scale=1.0, max_tries=200):
+    """Normal features for net, resampled until every kinked hidden pre-activation is
+    at least `margin` away from 0 (see hidden_margin)."""
+    for _ in range(max_tries):
+        X = scale * rng.normal(size=(n_samples, net.layer_sizes[0]))
+        if margin == 0 or hidden_margin(net, X.astype(net.dtype)) > margin:
+            return X.astype(net.dtype)
+    raise RuntimeError(f"no data {margin} away from the kinks of {net!r} in "
+                       f"{max_tries} tries: pick another seed or a smaller problem")
+
+
+def as_float64(net):
+    """The network's weights and biases as float64 lists (for the reference)."""
+    return ([W.astype(np.float64) for W in net.weights],
+            [b.astype(np.float64) for b in net.biases])
+
+
+def reference_results(net, X, Y_matrix, alpha=0.0, sample_weight=None):
+    """(output, loss, flat gradient) of the NumPy reference, computed in float64 from
+    the network's parameters and X as the network sees them (cast to its dtype)."""
+    weights, biases = as_float64(net)
+    X64 = np.asarray(X).astype(net.dtype).astype(np.float64)
+    Y64 = np.asarray(Y_matrix).astype(net.dtype).astype(np.float64)
+    output = reference.forward(weights, biases, X64, net.activations, net.output)
+    value, grad_weights, grad_biases = reference.loss_and_gradient(
+        weights, biases, X64, Y64, net.activations, net.output, net.loss_name,
+        alpha, sample_weight)
+    return output, value, reference.flatten(grad_weights, grad_biases)
+
+
+def network(layer_sizes, activation="tanh", output="softmax", loss=None,
+            dtype=np.float64, random_state=0):
+    return cffnn.Network(layer_sizes, activation=activation, output=output, loss=loss,
+                         dtype=dtype, random_state=random_state)

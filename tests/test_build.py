@@ -1,0 +1,57 @@
+"""The installed build: compiled with OpenMP, and show_config says what it runs on."""
+import io
+import os
+import subprocess
+import sys
+
+import pytest
+
+import cffnn
+from cffnn import _config
+
+
+@pytest.mark.skipif(os.environ.get("CFFNN_SKIP_OPENMP_CHECK") == "1",
+                    reason="CFFNN_SKIP_OPENMP_CHECK=1: a build without OpenMP is expected")
+def test_build_has_openmp():
+    facts = _config.config()
+    assert facts["openmp"] is True
+    assert facts["openmp_version"] > 0
+
+
+def test_kernels_are_compiled_extensions():
+    from cffnn import _kernels, _threads
+    for module in (_kernels, _threads):
+        assert module.__file__.endswith((".so", ".pyd")), module.__file__
+
+
+def test_config_facts():
+    facts = _config.config()
+    assert facts["cffnn"] == cffnn.__version__
+    assert facts["usable_cpus"] >= 1
+    assert 1 <= facts["default_n_threads"]
+    if not facts["openmp"]:
+        assert facts["default_n_threads"] == 1
+
+
+def test_show_config_prints_openmp_and_blas(capsys):
+    cffnn.show_config()
+    text = capsys.readouterr().out
+    assert "OpenMP" in text and "BLAS" in text
+    assert cffnn.__version__ in text
+    assert ("enabled" if _config.config()["openmp"] else "disabled") in text
+
+
+def test_show_config_writes_to_a_file():
+    buffer = io.StringIO()
+    cffnn.show_config(file=buffer)
+    assert "OpenMP" in buffer.getvalue() and "BLAS" in buffer.getvalue()
+
+
+def test_default_thread_count_honours_omp_num_threads(tmp_path):
+    """n_threads=None means every usable core, but no more than OMP_NUM_THREADS."""
+    code = "from cffnn import _config; print(_config.config()['default_n_threads'])"
+    result = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, text=True,
+                            capture_output=True, timeout=120,
+                            env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "1"

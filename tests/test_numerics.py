@@ -1,0 +1,202 @@
+"""Numerical robustness: huge logits, saturated activations, probabilities, dtypes,
+closed-form loss values and double accumulation in float32."""
+import numpy as np
+import pytest
+
+import cffnn
+
+from _testing import (HIDDEN_ACTIVATIONS, OUTPUT_LOSS_PAIRS, PAIR_IDS, make_targets,
+                      network, reference_results, rel_err)
+
+DTYPES = [pytest.param(np.float64, id="float64"), pytest.param(np.float32, id="float32")]
+RTOL = {np.float64: 1e-10, np.float32: 1e-4}
+
+# Two samples through a layer without hidden units: sample 0 gets logits (s, -s, ...),
+# sample 1 gets (-s, s, ...); both have target "unit 1", so sample 0 is confidently
+# wrong (loss 2 s) and sample 1 confidently right (loss 0): the mean loss is s.
+X_TWO = np.array([[1.0, 0.0], [0.0, 1.0]])
+
+
+def _confident_network(output, loss, scale, dtype):
+    n_outputs = 2 if output == "logistic" else 3
+    net = network([2, n_outputs], output=output, loss=loss, dtype=dtype)
+    net.weights[0][...] = 0
+    net.weights[0][0, :2] = [scale, -scale]
+    net.weights[0][1, :2] = [-scale, scale]
+    net.biases[0][...] = 0
+    return net
+
+
+@pytest.mark.parametrize("scale", [1e4, 1e30])
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_binary_log_loss_of_huge_logits_is_finite_and_exact(dtype, scale):
+    net = _confident_network("logistic", "binary_log_loss", scale, dtype)
+    Y = np.array([[0.0, 1.0], [0.0, 1.0]])
+    value, grad = net.loss_and_gradient(X_TWO, Y)
+    assert value == pytest.approx(scale, rel=1e-6)
+    assert net.loss(X_TWO, Y) == pytest.approx(scale, rel=1e-6)
+    # delta = (sigmoid(a) - y) / 2: (1/2, -1/2) for sample 0, (0, 0) for sample 1
+    expected_grad = np.array([0.5, -0.5, 0, 0, 0.5, -0.5])
+    assert np.all(np.isfinite(grad))
+    np.testing.assert_allclose(grad, expected_grad, atol=1e-6)
+    probabilities = net.forward(X_TWO)
+    np.testing.assert_array_equal(probabilities, [[1, 0], [0, 1]])
+
+
+@pytest.mark.parametrize("scale", [1e4, 1e30])
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_log_loss_of_huge_logits_is_finite_and_exact(dtype, scale):
+    net = _confident_network("softmax", "log_loss", scale, dtype)
+    labels = np.array([1, 1])
+    value, grad = net.loss_and_gradient(X_TWO, labels)
+    assert value == pytest.approx(scale, rel=1e-6)
+    assert net.loss(X_TWO, labels) == pytest.approx(scale, rel=1e-6)
+    # delta = (softmax(a) - y) / 2: (1/2, -1/2, 0) for sample 0, 0 for sample 1
+    expected_grad = np.array([0.5, -0.5, 0, 0, 0, 0, 0.5, -0.5, 0])
+    assert np.all(np.isfinite(grad))
+    np.testing.assert_allclose(grad, expected_grad, atol=1e-6)
+    probabilities = net.forward(X_TWO)
+    np.testing.assert_array_equal(probabilities, [[1, 0, 0], [0, 1, 0]])
+
+
+@pytest.mark.parametrize("output, loss", OUTPUT_LOSS_PAIRS, ids=PAIR_IDS)
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_huge_logits_behind_a_hidden_layer(dtype, output, loss):
+    """Output weights of +-1e4 scale: logits of order 1e4, everything finite and equal to
+    the (log-sum-exp based) reference."""
+    rng = np.random.default_rng(0)
+    net = network([4, 8, 3], activation="tanh", output=output, loss=loss, dtype=dtype)
+    net.weights[1][...] = rng.choice([-1e4, 1e4], size=net.weights[1].shape)
+    X = rng.normal(size=(50, 4)).astype(dtype)
+    Y, Y_matrix = make_targets(output, loss, 50, 3, rng)
+    logits = np.tanh(X @ net.weights[0] + net.biases[0]) @ net.weights[1]
+    assert np.max(np.abs(logits)) > 1e4
+
+    output_values = net.forward(X)
+    value, grad = net.loss_and_gradient(X, Y, alpha=0.1)
+    assert np.all(np.isfinite(output_values))
+    assert np.isfinite(value) and np.isfinite(net.loss(X, Y, alpha=0.1))
+    assert np.all(np.isfinite(grad))
+
+    expected_output, expected_loss, expected_grad = reference_results(net, X, Y_matrix, 0.1)
+    assert rel_err(output_values, expected_output) <= RTOL[dtype]
+    assert value == pytest.approx(expected_loss, rel=RTOL[dtype])
+    assert rel_err(grad, expected_grad) <= RTOL[dtype]
+
+
+@pytest.mark.parametrize("activation", HIDDEN_ACTIVATIONS)
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_saturated_hidden_activations_stay_finite(dtype, activation):
+    """Hidden pre-activations of +-1e4 give finite outputs, losses and gradients."""
+    net = network([2, 4, 3], activation=activation, output="softmax", dtype=dtype)
+    net.weights[0][...] = 1e4 * np.array([[1, -1, 1, -1], [1, 1, -1, -1]])
+    net.biases[0][...] = 0
+    net.weights[1][...] = 1e-4 * np.arange(12).reshape(4, 3)
+    X = np.array([[1.0, 0.0], [0.0, -1.0], [1.0, 1.0], [-1.0, 0.0]])
+    labels = np.array([0, 1, 2, 1])
+    output_values = net.forward(X)
+    value, grad = net.loss_and_gradient(X, labels, alpha=0.01)
+    assert np.all(np.isfinite(output_values))
+    assert np.isfinite(value)
+    assert np.all(np.isfinite(grad))
+    expected_output, expected_loss, expected_grad = reference_results(
+        net, X, np.eye(3)[labels], 0.01)
+    assert rel_err(output_values, expected_output) <= RTOL[dtype]
+    assert value == pytest.approx(expected_loss, rel=RTOL[dtype])
+    assert rel_err(grad, expected_grad) <= RTOL[dtype]
+
+
+@pytest.mark.parametrize("output", ["logistic", "softmax"])
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_probabilities_in_unit_interval_and_softmax_rows_sum_to_one(dtype, output):
+    rng = np.random.default_rng(1)
+    net = network([5, 16, 10], activation="relu", output=output, dtype=dtype)
+    # inputs of scale 100 saturate many outputs at 0 or 1
+    X = np.concatenate([rng.normal(size=(200, 5)), 100 * rng.normal(size=(200, 5))])
+    probabilities = net.forward(X)
+    assert probabilities.min() >= 0 and probabilities.max() <= 1
+    if output == "softmax":
+        atol = 1e-6 if dtype is np.float32 else 1e-14
+        np.testing.assert_allclose(probabilities.sum(axis=1, dtype=np.float64), 1.0,
+                                   rtol=0, atol=atol)
+
+
+@pytest.mark.parametrize("x_dtype", [np.float32, np.float64, np.int64, np.float16, bool])
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_outputs_have_the_network_dtype(dtype, x_dtype):
+    """float32 networks compute and return float32, float64 ones float64, whatever X is."""
+    rng = np.random.default_rng(2)
+    net = network([3, 4, 2], activation="tanh", output="logistic", dtype=dtype)
+    assert net.params.dtype == dtype
+    assert all(W.dtype == dtype for W in net.weights)
+    X = (3 * rng.normal(size=(6, 3))).astype(x_dtype)
+    Y = rng.integers(0, 2, size=(6, 2)).astype(x_dtype)
+    assert net.forward(X).dtype == dtype
+    value, grad = net.loss_and_gradient(X, Y)
+    assert type(value) is float and type(net.loss(X, Y)) is float
+    assert grad.dtype == dtype
+
+
+def test_default_dtype_is_float32():
+    net = cffnn.Network([3, 2])
+    assert net.params.dtype == np.float32
+    assert net.forward(np.ones((1, 3))).dtype == np.float32
+
+
+# -- closed-form values --------------------------------------------------------------
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_closed_form_losses_of_a_zero_network(dtype):
+    """Zero weights and biases: log_loss = log K, binary_log_loss = K log 2 and
+    squared_error = sum(Y^2) / (2 n)."""
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(40, 5))
+    for output, loss, n_outputs, expected in [
+            ("softmax", "log_loss", 4, np.log(4)),
+            ("logistic", "binary_log_loss", 3, 3 * np.log(2))]:
+        net = network([5, n_outputs], output=output, loss=loss, dtype=dtype)
+        net.params = np.zeros(net.n_params)
+        Y, _ = make_targets(output, loss, 40, n_outputs, rng)
+        assert net.loss(X, Y) == pytest.approx(expected, rel=1e-6)
+    net = network([5, 2], output="identity", dtype=dtype)
+    net.params = np.zeros(net.n_params)
+    Y = rng.normal(size=(40, 2))
+    assert net.loss(X, Y) == pytest.approx(0.5 * np.sum(Y.astype(dtype) ** 2) / 40,
+                                           rel=1e-6)
+
+
+@pytest.mark.parametrize("sample_weight", [None, "weights"])
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_closed_form_l2_penalty(dtype, sample_weight):
+    """Zero data loss, W = 1: loss = alpha n_in n_out / (2 S), dW = alpha W / S, db = 0,
+    with S = n_samples or sum(sample_weight)."""
+    n_samples, alpha = 8, 0.6
+    weights = None if sample_weight is None else np.arange(1.0, n_samples + 1)
+    total = n_samples if weights is None else weights.sum()
+    net = network([3, 2], output="identity", dtype=dtype)
+    net.weights[0][...] = 1.0
+    net.biases[0][...] = 0.0
+    X, Y = np.zeros((n_samples, 3)), np.zeros((n_samples, 2))
+    expected = alpha * 6 / (2 * total)
+    assert net.loss(X, Y, alpha=alpha, sample_weight=weights) == \
+        pytest.approx(expected, rel=1e-6)
+    value, grad = net.loss_and_gradient(X, Y, alpha=alpha, sample_weight=weights)
+    assert value == pytest.approx(expected, rel=1e-6)
+    np.testing.assert_allclose(grad[:6], alpha / total, rtol=1e-6)
+    np.testing.assert_array_equal(grad[6:], 0)
+
+
+def test_float32_reductions_accumulate_in_double():
+    """200000 float32 rows: the loss and the bias gradient are accurate to ~1e-7, which
+    summing in float32 would not give (DESIGN.md: reductions accumulate in double)."""
+    n_samples = 200_000
+    labels = np.repeat([0, 1, 2], [120_000, 60_000, 20_000])
+    net = network([2, 3], output="softmax", dtype=np.float32)
+    net.params = np.zeros(net.n_params)
+    X = np.ones((n_samples, 2), dtype=np.float32)
+    value, grad = net.loss_and_gradient(X, labels, n_threads=1)
+    assert value == pytest.approx(np.log(3), rel=1e-6)
+    assert net.loss(X, labels) == pytest.approx(np.log(3), rel=1e-6)
+    # db = mean(softmax(0) - y) = 1/3 - class frequency
+    expected_bias_grad = 1 / 3 - np.array([0.6, 0.3, 0.1])
+    np.testing.assert_allclose(grad[6:], expected_bias_grad, rtol=0, atol=1e-6)

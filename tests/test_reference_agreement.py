@@ -1,0 +1,106 @@
+"""The compiled forward pass, loss and gradient agree with cffnn.reference (plain NumPy).
+
+The reference is evaluated in float64 on the network's own parameters and on X cast to
+the network's dtype, so the float32 tolerance measures the kernels' float32 rounding only.
+Batches above 64 rows span several row blocks (1026 = 16 x 64 + 2 ends with a block of
+two rows); with n_threads=2 and more than ~1e6 multiply-adds (1000 rows through a 64- or
+300-wide layer) the kernels run an OpenMP team.
+"""
+import numpy as np
+import pytest
+
+from _testing import (HIDDEN_ACTIVATIONS, KINKED, OUTPUT_LOSS_PAIRS, PAIR_IDS,
+                      make_targets, network, reference_results, rel_err, sample_features)
+
+RTOL = {np.dtype(np.float64): 1e-10, np.dtype(np.float32): 1e-4}
+DTYPES = [pytest.param(np.float64, id="float64"), pytest.param(np.float32, id="float32")]
+
+
+def assert_matches_reference(net, X, Y, Y_matrix, alpha=0.0, sample_weight=None,
+                             n_threads=None):
+    rtol = RTOL[np.dtype(net.dtype)]
+    expected_output, expected_loss, expected_grad = reference_results(
+        net, X, Y_matrix, alpha, sample_weight)
+
+    output = net.forward(X, n_threads=n_threads)
+    assert output.dtype == net.dtype
+    assert rel_err(output, expected_output) <= rtol
+
+    value = net.loss(X, Y, alpha=alpha, sample_weight=sample_weight, n_threads=n_threads)
+    assert isinstance(value, float)
+    assert abs(value - expected_loss) <= rtol * abs(expected_loss)
+
+    value, grad = net.loss_and_gradient(X, Y, alpha=alpha, sample_weight=sample_weight,
+                                        n_threads=n_threads)
+    assert abs(value - expected_loss) <= rtol * abs(expected_loss)
+    assert grad.dtype == net.dtype and grad.shape == net.params.shape
+    assert rel_err(grad, expected_grad) <= rtol
+
+
+@pytest.mark.parametrize("n_threads", [1, 2])
+@pytest.mark.parametrize("width", [1, 3, 64, 300])
+@pytest.mark.parametrize("batch", [1, 2, 7, 128, 1000, 1026])
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_batch_sizes_and_widths(dtype, batch, width, n_threads):
+    rng = np.random.default_rng(batch * 1000 + width)
+    # relu in float64; gelu in float32, where a pre-activation within rounding of 0
+    # could take the other side of the kink than in the float64 reference.
+    activation = "relu" if dtype is np.float64 else "gelu"
+    net = network([20, width, 4], activation=activation, output="softmax", dtype=dtype,
+                  random_state=batch + width)
+    X = sample_features(net, batch, rng)
+    Y, Y_matrix = make_targets("softmax", "log_loss", batch, 4, rng)
+    assert_matches_reference(net, X, Y, Y_matrix, alpha=0.01, n_threads=n_threads)
+
+
+@pytest.mark.parametrize("output, loss", OUTPUT_LOSS_PAIRS, ids=PAIR_IDS)
+@pytest.mark.parametrize("activation", HIDDEN_ACTIVATIONS)
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_every_activation_and_loss(dtype, activation, output, loss):
+    """150 rows (three row blocks, the last one partial), penalty and sample weights."""
+    rng = np.random.default_rng(HIDDEN_ACTIVATIONS.index(activation))
+    net = network([6, 16, 16, 4], activation=activation, output=output, loss=loss,
+                  dtype=dtype, random_state=1)
+    margin = 1e-4 if dtype is np.float32 and activation in KINKED else 0.0
+    X = sample_features(net, 150, rng, margin=margin)
+    Y, Y_matrix = make_targets(output, loss, 150, 4, rng)
+    sample_weight = rng.uniform(0, 2, 150)
+    assert_matches_reference(net, X, Y, Y_matrix, alpha=0.3, sample_weight=sample_weight)
+
+
+@pytest.mark.parametrize("output, loss", OUTPUT_LOSS_PAIRS, ids=PAIR_IDS)
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_deep_network_on_two_threads(dtype, output, loss):
+    """Five hidden layers of widths 64, 1, 300, 3, 64 on 1000 rows: a multithreaded call."""
+    rng = np.random.default_rng(7)
+    activations = ["tanh", "gelu", "softplus", "logistic",
+                   "elu" if dtype is np.float64 else "gelu"]
+    net = network([20, 64, 1, 300, 3, 64, 5], activation=activations, output=output,
+                  loss=loss, dtype=dtype, random_state=2)
+    X = sample_features(net, 1000, rng)
+    Y, Y_matrix = make_targets(output, loss, 1000, 5, rng)
+    sample_weight = rng.integers(0, 3, 1000).astype(np.float64)
+    assert_matches_reference(net, X, Y, Y_matrix, alpha=0.05, sample_weight=sample_weight,
+                             n_threads=2)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_no_hidden_layer(dtype):
+    rng = np.random.default_rng(3)
+    net = network([9, 3], output="logistic", dtype=dtype)
+    X = sample_features(net, 77, rng)
+    Y, Y_matrix = make_targets("logistic", "binary_log_loss", 77, 3, rng)
+    assert_matches_reference(net, X, Y, Y_matrix, alpha=1.0)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_relu_family_on_many_blocks_and_threads(dtype):
+    """relu, leaky_relu and elu on 1000 rows with two threads (float32 data kept off the
+    kinks by resampling)."""
+    rng = np.random.default_rng(4)
+    net = network([20, 64, 32, 16, 3], activation=["relu", "leaky_relu", "elu"],
+                  output="identity", dtype=dtype, random_state=4)
+    margin = 1e-5 if dtype is np.float32 else 0.0
+    X = sample_features(net, 1000, rng, margin=margin, max_tries=1000)
+    Y, Y_matrix = make_targets("identity", "squared_error", 1000, 3, rng)
+    assert_matches_reference(net, X, Y, Y_matrix, alpha=0.1, n_threads=2)
