@@ -5,12 +5,13 @@ when the input already is one) and never modifies what the caller passed. Errors
 argument and what was wrong: TypeError for a wrong kind of object or dtype, ValueError for
 a wrong shape or value.
 """
+import math
 import numbers
 
 import numpy as np
 import scipy.sparse
 
-from cffnn._kernels import is_ready_matrix
+from cffnn._kernels import is_ready_matrix, one_hot
 
 INT_MAX = 2**31 - 1   # BLAS dimensions are C ints
 
@@ -66,6 +67,10 @@ def check_targets(Y, dtype, n_samples, n_outputs, output, loss):
     lower, upper = (-np.inf, np.inf) if loss == "squared_error" else (0.0, 1.0)
     if is_ready_matrix(Y, dtype.num, n_outputs, lower, upper) and Y.shape[0] == n_samples:
         return Y
+    if output == "softmax" and getattr(Y, "shape", None) == (n_samples,):
+        encoded = one_hot(Y, n_outputs, dtype)
+        if encoded is not None:
+            return encoded
     Y = _as_numeric_array(Y, "Y")
     if Y.ndim == 1 and output == "softmax":
         return _one_hot(Y, dtype, n_samples, n_outputs)
@@ -134,6 +139,6 @@ def check_alpha(alpha):
     if isinstance(alpha, bool) or not isinstance(alpha, numbers.Real):
         raise TypeError(f"alpha must be a real number, got {type(alpha).__name__}")
     alpha = float(alpha)
-    if not (alpha >= 0 and np.isfinite(alpha)):
+    if not (alpha >= 0 and math.isfinite(alpha)):
         raise ValueError(f"alpha must be finite and >= 0, got {alpha}")
     return alpha

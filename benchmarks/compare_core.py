@@ -1,0 +1,185 @@
+"""Standalone timing table of cffnn against the NumPy reference, torch and scikit-learn.
+
+    python benchmarks/compare_core.py [--repeat 15] [--target 0.05] [--settle 0.2] [--only TEXT]
+
+Times the cases of the asv suite (benchmarks/benchmarks/bench_network.py) in one run,
+without asv, on the same seeded networks and data (benchmarks/benchmarks/common.py):
+
+    forward / loss_and_gradient  784-256-128-10, batch 128
+    forward / loss_and_gradient  64-32-10, batch 32
+    forward                      784-256-128-10, one row (+ sklearn predict_proba)
+    forward                      784-256-128-10, 10000 rows
+
+float32, ReLU hidden layers, softmax output, log loss; torch on 2 threads, cffnn with its
+default n_threads (every usable core). For each case, every implementation gets one
+warm-up call and a call count ``number`` chosen like timeit's autorange (1, 2, 5, 10, ...
+calls until one measurement lasts ``--target`` seconds); then ``--repeat`` rounds each
+time every implementation once, in turn (after --settle seconds idle), so that machine
+noise hits all of them alike.
+The table shows the median time per call and the ratios numpy/cffnn and torch/cffnn
+(> 1: cffnn is faster).
+"""
+import argparse
+import os
+import statistics
+import sys
+import time
+import timeit
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from benchmarks.common import (  # noqa: E402
+    BATCH_CASES, IMPLS, MNIST_SIZES, ONE_ROW_IMPLS, TORCH_THREADS, is_available,
+    make_data, make_network, make_runner)
+
+COLUMNS = ["cffnn", "numpy", "torch", "sklearn"]
+
+
+def build_cases():
+    """[(case name, {impl: zero-argument callable})] for every case and available impl."""
+    cases = []
+    for name, (sizes, batch) in BATCH_CASES.items():
+        net = make_network(sizes)
+        X, y = make_data(sizes[0], sizes[-1], batch)
+        forward, gradient = {}, {}
+        for impl in available(IMPLS):
+            runner = make_runner(impl, net)
+            Y = runner.prepare_targets(y)
+            forward[impl] = bind(runner.forward, X)
+            gradient[impl] = bind(runner.loss_and_gradient, X, Y)
+        cases.append((f"forward {name}", forward))
+        cases.append((f"loss_and_gradient {name}", gradient))
+
+    net = make_network(MNIST_SIZES)
+    for n_rows, impls in ((1, ONE_ROW_IMPLS), (10000, IMPLS)):
+        X, _ = make_data(MNIST_SIZES[0], MNIST_SIZES[-1], n_rows)
+        calls = {impl: bind(make_runner(impl, net).forward, X) for impl in available(impls)}
+        cases.append((f"forward 784-256-128-10 x{n_rows}", calls))
+    return cases
+
+
+def available(impls):
+    return [impl for impl in impls if is_available(impl)]
+
+
+def bind(function, *args):
+    return lambda: function(*args)
+
+
+def autorange_number(call, target):
+    """Smallest of 1, 2, 5, 10, 20, 50, ... calls that last at least ``target`` seconds."""
+    timer = timeit.Timer(call)
+    number = 1
+    while True:
+        for factor in (1, 2, 5):
+            if timer.timeit(number * factor) >= target:
+                return number * factor
+        number *= 10
+
+
+def time_case(calls, repeat, target, settle):
+    """{impl: median seconds per call}, the implementations interleaved in every round.
+
+    Before each measurement the machine idles for `settle` seconds: after a call, OpenBLAS's
+    workers (numpy's, scipy's) spin for up to ~0.1 s and OpenMP's (cffnn's, torch's) for a
+    while too; on 2 cores a pool that starts in that window shares a core with a spinner
+    (measured: cffnn's 2-thread forward at batch 128 takes 2.6 ms right after a NumPy
+    matmul, 0.7 ms once NumPy's pool sleeps; NumPy slows likewise after cffnn). Settling
+    gives every implementation the machine as a program that calls only it would find.
+    """
+    numbers = {}
+    for impl, call in calls.items():
+        call()                                            # warm-up
+        numbers[impl] = autorange_number(call, target)
+    samples = {impl: [] for impl in calls}
+    timers = {impl: timeit.Timer(call) for impl, call in calls.items()}
+    for _ in range(repeat):
+        for impl, timer in timers.items():
+            time.sleep(settle)
+            samples[impl].append(timer.timeit(numbers[impl]) / numbers[impl])
+    return {impl: statistics.median(times) for impl, times in samples.items()}
+
+
+def format_time(seconds):
+    if seconds is None:
+        return "-"
+    for unit, scale in (("s", 1.0), ("ms", 1e-3), ("us", 1e-6)):
+        if seconds >= scale:
+            return f"{seconds / scale:.3g} {unit}"
+    return f"{seconds / 1e-9:.3g} ns"
+
+
+def format_ratio(numerator, denominator):
+    if numerator is None or denominator is None:
+        return "-"
+    return f"{numerator / denominator:.2f}"
+
+
+def print_table(rows):
+    header = ["case"] + COLUMNS + ["numpy/cffnn", "torch/cffnn"]
+    lines = []
+    for case, medians in rows:
+        get = medians.get
+        lines.append([case] + [format_time(get(impl)) for impl in COLUMNS]
+                     + [format_ratio(get("numpy"), get("cffnn")),
+                        format_ratio(get("torch"), get("cffnn"))])
+    widths = [max(len(str(line[i])) for line in [header] + lines) for i in range(len(header))]
+
+    def render(line):
+        return "  ".join(cell.ljust(w) if i == 0 else cell.rjust(w)
+                         for i, (cell, w) in enumerate(zip(line, widths)))
+
+    print(render(header))
+    print("  ".join("-" * w for w in widths))
+    for line in lines:
+        print(render(line))
+
+
+def print_environment():
+    import cffnn
+    import numpy
+
+    try:                                   # private helper: informative only
+        from cffnn._parallelism import effective_n_threads
+        threads = f" (n_threads={effective_n_threads(None)})"
+    except (ImportError, AttributeError):
+        threads = ""
+    parts = [f"cffnn {cffnn.__version__}{threads}", f"numpy {numpy.__version__}"]
+    if is_available("torch"):
+        import torch
+        parts.append(f"torch {torch.__version__} (threads={TORCH_THREADS})")
+    if is_available("sklearn"):
+        import sklearn
+        parts.append(f"scikit-learn {sklearn.__version__}")
+    print("; ".join(parts))
+    print("median time per call; ratio > 1 means cffnn is faster")
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=15,
+                        help="interleaved rounds per case (default 15)")
+    parser.add_argument("--settle", type=float, default=0.2,
+                        help="seconds of idle before each measurement, so that no other "
+                             "library's thread pool is still spinning (default 0.2; 0 to "
+                             "measure back-to-back)")
+    parser.add_argument("--target", type=float, default=0.05,
+                        help="seconds one measurement should last (default 0.05)")
+    parser.add_argument("--only", default="",
+                        help="time only the cases whose name contains this text")
+    args = parser.parse_args(argv)
+
+    print_environment()
+    rows = []
+    for case, calls in build_cases():
+        if args.only not in case:
+            continue
+        start = time.perf_counter()
+        rows.append((case, time_case(calls, args.repeat, args.target, args.settle)))
+        print(f"  timed {case} in {time.perf_counter() - start:.1f} s", flush=True)
+    print()
+    print_table(rows)
+
+
+if __name__ == "__main__":
+    main()
