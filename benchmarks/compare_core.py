@@ -77,15 +77,25 @@ def autorange_number(call, target):
         number *= 10
 
 
+def busy_wait(seconds):
+    """Keep this thread busy for `seconds`: long enough for other pools' spinning workers
+    to go to sleep, without letting the core idle (time.sleep lets it clock down, and a
+    one-row forward then measured 25 us instead of 17.5 us)."""
+    end = time.perf_counter() + seconds
+    while time.perf_counter() < end:
+        pass
+
+
 def time_case(calls, repeat, target, settle):
     """{impl: median seconds per call}, the implementations interleaved in every round.
 
-    Before each measurement the machine idles for `settle` seconds: after a call, OpenBLAS's
+    Before each measurement this thread waits `settle` seconds: after a call, OpenBLAS's
     workers (numpy's, scipy's) spin for up to ~0.1 s and OpenMP's (cffnn's, torch's) for a
     while too; on 2 cores a pool that starts in that window shares a core with a spinner
     (measured: cffnn's 2-thread forward at batch 128 takes 2.6 ms right after a NumPy
     matmul, 0.7 ms once NumPy's pool sleeps; NumPy slows likewise after cffnn). Settling
-    gives every implementation the machine as a program that calls only it would find.
+    gives every implementation the machine as a program that calls only it would find; one
+    untimed call after the pause warms its caches again.
     """
     numbers = {}
     for impl, call in calls.items():
@@ -95,7 +105,9 @@ def time_case(calls, repeat, target, settle):
     timers = {impl: timeit.Timer(call) for impl, call in calls.items()}
     for _ in range(repeat):
         for impl, timer in timers.items():
-            time.sleep(settle)
+            if settle:
+                busy_wait(settle)
+                calls[impl]()        # re-warm this implementation's caches and threads
             samples[impl].append(timer.timeit(numbers[impl]) / numbers[impl])
     return {impl: statistics.median(times) for impl, times in samples.items()}
 
