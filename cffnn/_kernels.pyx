@@ -24,7 +24,8 @@ Design:
   a partition that does not depend on the team either).
 - Small work (under PARALLEL_MIN_MACS multiply-adds, or one block) never starts a team.
 - Callers (cffnn/network.py) have validated shapes, dtypes, finiteness and that every
-  dimension fits in a C int; nothing here raises.
+  dimension fits in a C int; the nogil loops never raise (allocation failure is reported
+  by a status code, turned into MemoryError by CompiledNetwork).
 """
 from cython cimport floating
 from cython.parallel cimport prange, threadid
@@ -84,18 +85,6 @@ cdef struct Layout:
     const int* codes                   # (L,) activation codes, output last
     const Py_ssize_t* weight_offsets   # (L,) start of W[k] in params
     const Py_ssize_t* bias_offsets     # (L,) start of b[k] in params
-
-
-cdef Layout make_layout(const Py_ssize_t[::1] sizes, const int[::1] codes,
-                        const Py_ssize_t[::1] weight_offsets,
-                        const Py_ssize_t[::1] bias_offsets):
-    cdef Layout layout
-    layout.n_layers = codes.shape[0]
-    layout.sizes = &sizes[0]
-    layout.codes = &codes[0]
-    layout.weight_offsets = &weight_offsets[0]
-    layout.bias_offsets = &bias_offsets[0]
-    return layout
 
 
 cdef inline Py_ssize_t macs_per_row(const Layout* net) noexcept nogil:

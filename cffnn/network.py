@@ -133,6 +133,19 @@ class Network:
             self.weights[k][...] = rng.uniform(-bound, bound, (fan_in, fan_out))
             self.biases[k][...] = rng.uniform(-bound, bound, fan_out)
 
+    def __getstate__(self):
+        """Pickle and copy as constructor arguments plus the parameters (the compiled
+        layout is rebuilt on load)."""
+        return {"layer_sizes": self.layer_sizes, "activation": list(self.activations),
+                "output": self.output, "loss": self.loss_name, "dtype": self.dtype.name,
+                "params": self._params.copy()}
+
+    def __setstate__(self, state):
+        state = dict(state)
+        params = state.pop("params")
+        self.__init__(**state, random_state=0)
+        self.params = params
+
     def __repr__(self):
         return (f"Network(layer_sizes={list(self.layer_sizes)}, "
                 f"activation={list(self.activations)!r}, output={self.output!r}, "

@@ -18,7 +18,7 @@ _spec = importlib.util.find_spec("cffnn")
 if _spec is None or _spec.origin is None:
     raise pytest.UsageError("cffnn is not installed: pip install the package first")
 _CFFNN_PATH = Path(_spec.origin).resolve()
-if _CFFNN_PATH.is_relative_to(REPO_ROOT):
+if _CFFNN_PATH.parent == REPO_ROOT / "cffnn":   # the source tree, not site-packages
     raise pytest.UsageError(
         f"cffnn would be imported from the source tree ({_CFFNN_PATH}), not from the "
         "installed package: install it (pip install .) and run pytest from another "

@@ -196,3 +196,21 @@ def test_forward_output_shape_and_repr():
     assert net.forward(np.zeros((1, 4))).shape == (1, 3)
     text = repr(net)
     assert "[4, 8, 3]" in text and "tanh" in text and "softmax" in text
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_pickle_and_deepcopy_round_trip(dtype):
+    """A pickled or deep-copied network has equal parameters, its own buffer, and
+    bit-identical outputs."""
+    import copy
+    import pickle
+
+    net = cffnn.Network([5, 7, 3], activation=["gelu"], output="softmax", dtype=dtype,
+                        random_state=3)
+    X = np.random.default_rng(0).normal(size=(9, 5))
+    for clone in (pickle.loads(pickle.dumps(net)), copy.deepcopy(net)):
+        assert clone.dtype == net.dtype and clone.activations == net.activations
+        np.testing.assert_array_equal(clone.params, net.params)
+        np.testing.assert_array_equal(clone.forward(X), net.forward(X))
+        clone.weights[0][0, 0] += 1.0
+        assert clone.params[0] != net.params[0]
