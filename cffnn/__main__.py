@@ -1,4 +1,4 @@
-"""python -m cffnn: build a network on built-in data, check its gradient, time it.
+"""cffnn (or python -m cffnn): build a network on built-in data, check its gradient, time it.
 
 Until the estimators exist this is cffnn's main job: it shows that the compiled
 gradient agrees with finite differences and what the compiled forward pass costs
@@ -43,7 +43,7 @@ def median_seconds(function, repeat=7):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m cffnn", description=__doc__,
+    parser = argparse.ArgumentParser(prog="cffnn", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--hidden", default="32",
                         help="hidden layer widths, comma-separated (default: 32)")
@@ -56,7 +56,7 @@ def main(argv=None):
         net = cffnn.Network([X.shape[1], *hidden, 10], activation=args.activation,
                             output="softmax", random_state=0)
     except ValueError as error:
-        print(f"python -m cffnn: {error}", file=sys.stderr)
+        print(f"cffnn: {error}", file=sys.stderr)
         return 2
     if args.config:
         cffnn.show_config()
