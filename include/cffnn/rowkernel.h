@@ -26,15 +26,21 @@
 
 #include <stddef.h>
 
-/* List the i with x[i] != 0 into nonzero; return how many. */
+/* How many x[i] are nonzero (a reduction the compiler vectorises), and the list of
+ * those i in nonzero, built only when worth it (see the dispatch below): the list is a
+ * serial chain through `count`, ~1 us for the 1168 inputs of a 784-256-128-10 row. */
 #define CFFNN_DEFINE_NONZERO(NAME, T)                                                   \
-static inline ptrdiff_t NAME(const T *x, ptrdiff_t n, int *nonzero) {                   \
+static inline ptrdiff_t NAME##_count(const T *x, ptrdiff_t n) {                         \
+    ptrdiff_t count = 0;                                                                \
+    for (ptrdiff_t i = 0; i < n; i++) count += (x[i] != 0);                             \
+    return count;                                                                       \
+}                                                                                       \
+static inline void NAME(const T *x, ptrdiff_t n, int *nonzero) {                        \
     ptrdiff_t count = 0;                                                                \
     for (ptrdiff_t i = 0; i < n; i++) {                                                 \
         nonzero[count] = (int)i;                                                        \
         count += (x[i] != 0);                                                           \
     }                                                                                   \
-    return count;                                                                       \
 }
 CFFNN_DEFINE_NONZERO(cffnn_nonzero_f, float)
 CFFNN_DEFINE_NONZERO(cffnn_nonzero_d, double)
@@ -140,10 +146,12 @@ static inline int cffnn_has_avx2_fma(void) {
 #define CFFNN_DEFINE_ROW_DISPATCH(NAME, T, SUFFIX)                                       \
 static inline void NAME(const T *x, const T *W, const T *b, T *y, ptrdiff_t n_in,       \
                         ptrdiff_t n_out, int *nonzero) {                                \
-    ptrdiff_t n_used = cffnn_nonzero_##SUFFIX(x, n_in, nonzero);                        \
-    const int *rows = nonzero;                                                          \
-    if (4 * n_used > 3 * n_in) {                                                        \
-        rows = NULL;                                                                    \
+    ptrdiff_t n_used = cffnn_nonzero_##SUFFIX##_count(x, n_in);                         \
+    const int *rows = NULL;                                                             \
+    if (4 * n_used <= 3 * n_in) {                                                       \
+        cffnn_nonzero_##SUFFIX(x, n_in, nonzero);                                       \
+        rows = nonzero;                                                                 \
+    } else {                                                                            \
         n_used = n_in;                                                                  \
     }                                                                                   \
     CFFNN_ROW_PICK_AVX2(NAME, SUFFIX)                                                   \
