@@ -4,6 +4,7 @@ import os
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 import cffnn
@@ -55,3 +56,22 @@ def test_default_thread_count_honours_omp_num_threads(tmp_path):
                             env={**os.environ, "OMP_NUM_THREADS": "1"})
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "1"
+
+
+def test_kernel_calls_leave_blas_thread_counts_as_they_found_them():
+    """The kernels hold BLAS at one thread during a call (one pool at a time) and must
+    restore every library's count afterwards, so NumPy and SciPy keep their threads."""
+    from threadpoolctl import threadpool_info
+
+    def blas_threads():
+        return {info["filepath"]: info["num_threads"] for info in threadpool_info()
+                if info["user_api"] == "blas"}
+
+    before = blas_threads()
+    net = cffnn.Network([300, 300, 10], dtype=np.float32, random_state=0)
+    X = np.random.default_rng(0).random((2000, 300), dtype=np.float32)
+    y = np.zeros(2000, dtype=np.int64)
+    for n_threads in (1, 2, None):
+        net.forward(X, n_threads=n_threads)
+        net.loss_and_gradient(X, y, n_threads=n_threads)
+    assert blas_threads() == before
