@@ -79,7 +79,7 @@ def extension(name):
 
 setup(
     ext_modules=cythonize(
-        [extension("_threads"), extension("_kernels")],
+        [extension("_threads"), extension("_kernels"), extension("_optimizers")],
         compiler_directives={"language_level": 3, "boundscheck": False,
                              "wraparound": False, "cdivision": True},
     ),

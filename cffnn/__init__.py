@@ -11,5 +11,6 @@ __version__ = "0.1.0.dev0"
 from cffnn._config import show_config
 from cffnn.gradcheck import check_gradient
 from cffnn.network import Network
+from cffnn.optimizers import SGD, Adam
 
-__all__ = ["Network", "check_gradient", "show_config", "__version__"]
+__all__ = ["Adam", "Network", "SGD", "check_gradient", "show_config", "__version__"]

@@ -165,3 +165,21 @@ def flatten(grad_weights, grad_biases):
     for W, b in zip(grad_weights, grad_biases):
         parts.extend([W.ravel(), b.ravel()])
     return np.concatenate(parts)
+
+
+# -- optimiser steps, as scikit-learn's sklearn/neural_network/_stochastic_optimizers.py --
+
+def sgd_step(params, grad, velocity, learning_rate, momentum, nesterov):
+    """In place: v = momentum v - lr grad; params += v (or momentum v - lr grad, Nesterov)."""
+    velocity[...] = momentum * velocity - learning_rate * grad
+    update = momentum * velocity - learning_rate * grad if nesterov else velocity
+    params += update
+
+
+def adam_step(params, grad, first_moment, second_moment, t, learning_rate, beta_1, beta_2,
+              epsilon):
+    """In place, t = this step's number (1, 2, ...): scikit-learn's Adam update."""
+    first_moment[...] = beta_1 * first_moment + (1 - beta_1) * grad
+    second_moment[...] = beta_2 * second_moment + (1 - beta_2) * (grad ** 2)
+    step_size = learning_rate * np.sqrt(1 - beta_2 ** t) / (1 - beta_1 ** t)
+    params += -step_size * first_moment / (np.sqrt(second_moment) + epsilon)

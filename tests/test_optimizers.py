@@ -1,0 +1,103 @@
+"""Optimiser steps: the compiled fused updates equal scikit-learn's rules (reference.py)."""
+import numpy as np
+import pytest
+
+import cffnn
+from cffnn import reference
+
+
+def run_steps(optimizer, make_reference_step, dtype, n_steps=25, n_params=1000, seed=0):
+    """Apply n_steps of random gradients with the optimiser and with the reference;
+    return (compiled params, reference params)."""
+    rng = np.random.default_rng(seed)
+    params = rng.normal(size=n_params).astype(dtype)
+    expected = params.copy()
+    reference_step = make_reference_step(expected)
+    for t in range(1, n_steps + 1):
+        grad = rng.normal(size=n_params).astype(dtype) * (0.1 if t % 3 else 10.0)
+        optimizer.step(params, grad)
+        reference_step(grad, t)
+    return params, expected
+
+
+def sgd_reference(learning_rate, momentum, nesterov):
+    def make(expected):
+        velocity = np.zeros_like(expected)
+        return lambda grad, t: reference.sgd_step(expected, grad, velocity, learning_rate,
+                                                  momentum, nesterov)
+    return make
+
+
+def adam_reference(learning_rate, beta_1, beta_2, epsilon):
+    def make(expected):
+        first, second = np.zeros_like(expected), np.zeros_like(expected)
+        return lambda grad, t: reference.adam_step(expected, grad, first, second, t,
+                                                   learning_rate, beta_1, beta_2, epsilon)
+    return make
+
+
+CASES = [
+    (lambda: cffnn.SGD(0.05), sgd_reference(0.05, 0.0, False)),
+    (lambda: cffnn.SGD(0.05, momentum=0.9), sgd_reference(0.05, 0.9, False)),
+    (lambda: cffnn.SGD(0.05, momentum=0.9, nesterov=True), sgd_reference(0.05, 0.9, True)),
+    (lambda: cffnn.Adam(), adam_reference(0.001, 0.9, 0.999, 1e-8)),
+    (lambda: cffnn.Adam(0.01, beta_1=0.5, beta_2=0.9, epsilon=1e-6),
+     adam_reference(0.01, 0.5, 0.9, 1e-6)),
+]
+
+
+@pytest.mark.parametrize("make_optimizer, make_reference_step", CASES)
+@pytest.mark.parametrize("dtype, rtol", [(np.float64, 1e-13), (np.float32, 1e-5)])
+def test_steps_match_reference(make_optimizer, make_reference_step, dtype, rtol):
+    params, expected = run_steps(make_optimizer(), make_reference_step, dtype)
+    assert params.dtype == dtype
+    scale = np.max(np.abs(expected))
+    assert np.max(np.abs(params - expected)) <= rtol * scale
+
+
+def test_state_lives_in_the_params_dtype_and_reset_forgets_it():
+    optimizer = cffnn.Adam()
+    params = np.zeros(5, dtype=np.float32)
+    optimizer.step(params, np.ones(5))
+    assert optimizer.first_moment.dtype == np.float32 and optimizer.t == 1
+    optimizer.reset()
+    assert optimizer.t == 0 and optimizer.first_moment is None
+
+
+def test_step_updates_a_network_in_place_through_its_views():
+    net = cffnn.Network([3, 4, 2], output="softmax", dtype=np.float64, random_state=0)
+    X = np.random.default_rng(0).normal(size=(6, 3))
+    y = np.array([0, 1, 0, 1, 1, 0])
+    before = net.loss(X, y)
+    optimizer = cffnn.SGD(0.5)
+    for _ in range(20):
+        optimizer.step(net.params, net.loss_and_gradient(X, y)[1])
+    assert net.loss(X, y) < before
+
+
+@pytest.mark.parametrize("make, error", [
+    (lambda: cffnn.SGD(learning_rate=-1), ValueError),
+    (lambda: cffnn.SGD(learning_rate="0.1"), TypeError),
+    (lambda: cffnn.SGD(momentum=1.5), ValueError),
+    (lambda: cffnn.SGD(nesterov="yes"), TypeError),
+    (lambda: cffnn.Adam(beta_1=1.0), ValueError),
+    (lambda: cffnn.Adam(beta_2=float("nan")), ValueError),
+    (lambda: cffnn.Adam(epsilon=-1e-8), ValueError),
+])
+def test_bad_hyper_parameters_raise(make, error):
+    with pytest.raises(error):
+        make()
+
+
+def test_bad_step_arrays_raise():
+    optimizer = cffnn.SGD()
+    with pytest.raises(TypeError, match="params"):
+        optimizer.step([0.0, 1.0], [1.0, 1.0])
+    with pytest.raises(TypeError, match="params"):
+        optimizer.step(np.zeros(4, dtype=np.int64), np.ones(4))
+    read_only = np.zeros(4)
+    read_only.setflags(write=False)
+    with pytest.raises(TypeError, match="writeable"):
+        optimizer.step(read_only, np.ones(4))
+    with pytest.raises(ValueError, match="shape"):
+        optimizer.step(np.zeros(4), np.ones(3))
