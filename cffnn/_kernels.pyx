@@ -344,44 +344,60 @@ cdef void layer_gradient_rows(const Layout* net, const floating* params, Py_ssiz
         grad_biases[j] = <floating> bias_sums[j]
 
 
+cdef Py_ssize_t train_workspace_bytes(const Layout* net, Py_ssize_t n_rows,
+                                      Py_ssize_t itemsize) noexcept nogil:
+    """Bytes of workspace train_all needs for a batch of up to n_rows rows.
+
+    Doubles first: block losses (at most n_rows / MIN_BLOCK_ROWS blocks), penalty_rows
+    (n_k for each W[k]), bias_sums (n_{k+1} each); then, in the data's dtype, every
+    layer's Z and delta (and A for gelu) for n_rows rows.
+    """
+    cdef Py_ssize_t k, n_doubles, n_values = 0
+    n_doubles = (n_rows + MIN_BLOCK_ROWS - 1) // MIN_BLOCK_ROWS
+    for k in range(net.n_layers):
+        n_doubles += net.sizes[k] + net.sizes[k + 1]
+        n_values += net.sizes[k + 1] * (1 + (k < net.n_layers - 1)
+                                        + (net.codes[k] == CFFNN_GELU))
+    return n_doubles * <Py_ssize_t> sizeof(double) + n_rows * n_values * itemsize
+
+
 cdef int train_all(const Layout* net, const floating* params, const floating* x,
                    Py_ssize_t n_rows, const floating* targets,
                    const double* sample_weight, double inv_weight_sum,
                    double alpha_over_weight_sum, int loss, floating* grad,
-                   int n_threads, double* total) noexcept nogil:
-    """Loss (into total) and flat gradient of a whole batch; -1 if out of memory."""
+                   int n_threads, double* total, void* workspace) noexcept nogil:
+    """Loss (into total) and flat gradient of a whole batch; -1 if out of memory.
+
+    workspace: train_workspace_bytes(net, >= n_rows, sizeof(floating)) bytes, or NULL to
+    allocate (and free) one here.
+    """
     cdef Py_ssize_t k, block, task, L = net.n_layers
     cdef Py_ssize_t rows_per_block = block_rows(n_rows)
     cdef Py_ssize_t n_blocks = (n_rows + rows_per_block - 1) // rows_per_block
     cdef int team = team_size(net, n_rows, n_threads)
     cdef long long blas_threads
-    cdef Py_ssize_t n_activations = 0, n_deltas = 0, n_preactivations = 0, n_weight_rows = 0
+    cdef Py_ssize_t n_weight_rows = 0
     cdef floating* activations[MAX_LAYERS]
     cdef floating* deltas[MAX_LAYERS]
     cdef floating* preactivations[MAX_LAYERS]
     cdef Py_ssize_t n_tasks = 0
+    cdef void* allocated = NULL
     for k in range(L):
-        n_activations += net.sizes[k + 1]
         n_weight_rows += net.sizes[k]
         n_tasks += (net.sizes[k] + GRADIENT_ROWS - 1) // GRADIENT_ROWS
-        if k < L - 1:
-            n_deltas += net.sizes[k + 1]
-        if net.codes[k] == CFFNN_GELU:
-            n_preactivations += net.sizes[k + 1]
-    # One allocation for every (n_rows, width) buffer, one for the double reductions:
-    # block_losses (n_blocks), penalty_rows (n_k for each W[k]), bias_sums (n_{k+1} each).
-    cdef floating* workspace = <floating*> malloc(
-        n_rows * (n_activations + n_deltas + n_preactivations) * sizeof(floating))
-    cdef double* block_losses = <double*> malloc(
-        (n_blocks + n_weight_rows + n_activations) * sizeof(double))
-    if workspace == NULL or block_losses == NULL:
-        free(workspace)
-        free(block_losses)
-        return -1
-    cdef double* penalty_rows = block_losses + n_blocks
+    if workspace == NULL:
+        allocated = malloc(train_workspace_bytes(net, n_rows, sizeof(floating)))
+        if allocated == NULL:
+            return -1
+        workspace = allocated
+    cdef double* block_losses = <double*> workspace
+    cdef double* penalty_rows = block_losses + (n_rows + MIN_BLOCK_ROWS - 1) // MIN_BLOCK_ROWS
     cdef double* bias_sums = penalty_rows + n_weight_rows
+    cdef Py_ssize_t n_activations = 0
+    for k in range(L):
+        n_activations += net.sizes[k + 1]
 
-    cdef floating* cursor = workspace
+    cdef floating* cursor = <floating*> (bias_sums + n_activations)
     for k in range(L):
         activations[k] = cursor
         cursor += n_rows * net.sizes[k + 1]
@@ -429,8 +445,7 @@ cdef int train_all(const Layout* net, const floating* params, const floating* x,
     if alpha_over_weight_sum > 0:
         for k in range(n_weight_rows):
             total[0] += 0.5 * alpha_over_weight_sum * penalty_rows[k]
-    free(workspace)
-    free(block_losses)
+    free(allocated)
     return 0
 
 
@@ -580,11 +595,11 @@ cdef class CompiledNetwork:
             if self.typenum == cnp.NPY_FLOAT32:
                 status = train_all(net, <float*> params, <float*> x, n_rows, <float*> y,
                                    weights, inv_weight_sum, alpha_over_weight_sum,
-                                   self.loss_code, <float*> g, n_threads, &total)
+                                   self.loss_code, <float*> g, n_threads, &total, NULL)
             else:
                 status = train_all(net, <double*> params, <double*> x, n_rows, <double*> y,
                                    weights, inv_weight_sum, alpha_over_weight_sum,
-                                   self.loss_code, <double*> g, n_threads, &total)
+                                   self.loss_code, <double*> g, n_threads, &total, NULL)
         if status != 0:
             raise MemoryError("cffnn: could not allocate the training workspace")
         return total

@@ -1,14 +1,52 @@
-# Optimiser updates over one flat parameter buffer (and its state buffers, same layout).
-# Each is one fused loop: state update and parameter step in a single pass, nogil, so the
-# compiled epoch loop can call them between minibatches without touching Python.
+# Optimiser updates over one flat parameter buffer (and its state buffers, same layout),
+# with scikit-learn's rules:
+#
+#   SGD   v = momentum v - lr g;   p' = p + v                   (plain, or momentum)
+#         p' = p + momentum v - lr g  (v already updated)       (Nesterov, as scikit-learn)
+#   Adam  m = b1 m + (1 - b1) g;   s = b2 s + (1 - b2) g^2
+#         p' = p - step m / (sqrt(s) + eps),  step = lr sqrt(1 - b2^t) / (1 - b1^t)
+#
+# Each is one fused loop (state update and step in one pass), nogil and inline, so that
+# the compiled epoch loop (_kernels.pyx) runs them between minibatches. The new
+# parameters go to `out`, which may be `params` itself; the return value says whether
+# every new parameter is finite, so that a diverging step can be refused (out must then
+# not be params). Arithmetic is in the parameters' dtype, in the order of scikit-learn's
+# NumPy code, with scalar coefficients (1 - b1 among them) formed in double by the caller.
 
 from cython cimport floating
+from libc.math cimport sqrt, sqrtf
 
-cdef void sgd_update(floating* params, const floating* grad, floating* velocity,
-                     Py_ssize_t n, floating learning_rate, floating momentum,
-                     bint nesterov) noexcept nogil
 
-cdef void adam_update(floating* params, const floating* grad, floating* first_moment,
-                      floating* second_moment, Py_ssize_t n, floating step_size,
-                      floating beta_1, floating one_minus_beta_1, floating beta_2,
-                      floating one_minus_beta_2, floating epsilon) noexcept nogil
+cdef inline bint sgd_update(const floating* params, const floating* grad,
+                            floating* velocity, floating* out, Py_ssize_t n,
+                            floating learning_rate, floating momentum,
+                            bint nesterov) noexcept nogil:
+    cdef Py_ssize_t i
+    cdef floating step
+    cdef bint finite = True
+    for i in range(n):
+        velocity[i] = momentum * velocity[i] - learning_rate * grad[i]
+        step = momentum * velocity[i] - learning_rate * grad[i] if nesterov else velocity[i]
+        out[i] = params[i] + step
+        finite &= (out[i] - out[i] == 0)      # false for inf and NaN
+    return finite
+
+
+cdef inline bint adam_update(const floating* params, const floating* grad,
+                             floating* first_moment, floating* second_moment,
+                             floating* out, Py_ssize_t n, floating step_size,
+                             floating beta_1, floating one_minus_beta_1, floating beta_2,
+                             floating one_minus_beta_2, floating epsilon) noexcept nogil:
+    cdef Py_ssize_t i
+    cdef floating root
+    cdef bint finite = True
+    for i in range(n):
+        first_moment[i] = beta_1 * first_moment[i] + one_minus_beta_1 * grad[i]
+        second_moment[i] = beta_2 * second_moment[i] + one_minus_beta_2 * (grad[i] * grad[i])
+        if floating is float:
+            root = sqrtf(second_moment[i])
+        else:
+            root = sqrt(second_moment[i])
+        out[i] = params[i] + (-step_size * first_moment[i] / (root + epsilon))
+        finite &= (out[i] - out[i] == 0)
+    return finite
