@@ -14,6 +14,7 @@ from threadpoolctl import threadpool_limits
 
 from cffnn import _kernels
 from cffnn._parallelism import effective_n_threads, needs_blas_limits
+from cffnn.optimizers import SGD, Adam, _state_like
 from cffnn._validation import (
     INT_MAX, check_alpha, check_features, check_sample_weight, check_targets)
 
@@ -95,6 +96,7 @@ class Network:
         self.biases = [self._params[b:b + sizes[k + 1]]
                        for k, b in enumerate(self._bias_offsets)]
         self._initialise(random_state)
+        self._epochs_run = 0
 
     # -- parameters -------------------------------------------------------------------
 
@@ -201,6 +203,64 @@ class Network:
                 X, Y, weights, inv_weight_sum, alpha_over_weight_sum, grad, n_threads)
         return loss, grad
 
+    def fit_epoch(self, X, Y, optimizer, batch_size=200, shuffle=True, alpha=0.0,
+                  sample_weight=None, random_state=None, n_threads=None):
+        """One epoch of minibatch training with `optimizer`; returns its mean loss.
+
+        X : (n_samples, n_features); Y : targets as for ``loss``; optimizer : cffnn.SGD or
+        cffnn.Adam (its state carries over from epoch to epoch). Minibatches of batch_size
+        rows (clipped to n_samples): consecutive slices in order with shuffle=False (the
+        last may be smaller), else the slices of a permutation drawn from random_state
+        (None, int, RandomState or Generator). Each minibatch takes one step on its loss
+        and gradient (penalty alpha / (2 * its weight sum), as ``loss``). The whole epoch
+        runs in compiled code without the GIL.
+
+        Returns the mean over minibatches of their loss, weighted by their weight sums
+        (their sizes without sample weights). Raises DivergenceError when a loss, gradient
+        or updated parameter is not finite; the parameters are then those before the
+        minibatch at fault.
+        """
+        X, Y, weights, scale, alpha = self._check_epoch_inputs(X, Y, alpha, sample_weight)
+        batch_size = _check_batch_size(batch_size, X.shape[0])
+        order = (_check_random_state(random_state).permutation(X.shape[0]).astype(np.intp)
+                 if shuffle else None)
+        if isinstance(optimizer, SGD):
+            optimizer.velocity = _state_like(optimizer.velocity, self._params)
+            state = ("sgd", optimizer.learning_rate, optimizer.momentum, optimizer.nesterov,
+                     0.0, 0.0, 0.0, 0, optimizer.velocity, None)
+        elif isinstance(optimizer, Adam):
+            optimizer.first_moment = _state_like(optimizer.first_moment, self._params)
+            optimizer.second_moment = _state_like(optimizer.second_moment, self._params)
+            state = ("adam", optimizer.learning_rate, 0.0, False, optimizer.beta_1,
+                     optimizer.beta_2, optimizer.epsilon, optimizer.t,
+                     optimizer.first_moment, optimizer.second_moment)
+        else:
+            raise TypeError(f"optimizer must be cffnn.SGD or cffnn.Adam, "
+                            f"got {type(optimizer).__name__}")
+        n_threads = effective_n_threads(n_threads)
+        self._epochs_run += 1
+        with threadpool_limits(limits=1, user_api="blas") if needs_blas_limits(n_threads) \
+                else nullcontext():
+            status, loss_sum, weight_sum, minibatch, layer, t = self._compiled.fit_epoch(
+                X, Y, weights, scale, order, batch_size, alpha, *state, n_threads)
+        if isinstance(optimizer, Adam):
+            optimizer.t = t
+        if status != 0:
+            what = _kernels.EPOCH_STATUS[status]
+            where = f" in layer {layer}" if layer >= 0 else ""
+            raise DivergenceError(
+                f"training diverged in epoch {self._epochs_run} (of this network's "
+                f"fit_epoch calls), minibatch {minibatch}: non-finite {what}{where}. The "
+                f"parameters are those before that minibatch; try a smaller learning rate.")
+        return loss_sum / weight_sum if weight_sum > 0 else float("nan")
+
+    def _check_epoch_inputs(self, X, Y, alpha, sample_weight):
+        X = check_features(X, self.dtype, self.layer_sizes[0])
+        Y = check_targets(Y, self.dtype, X.shape[0], self.layer_sizes[-1], self.output,
+                          self.loss_name)
+        weights, scale = check_sample_weight(sample_weight, X.shape[0])
+        return X, Y, weights, scale, check_alpha(alpha)
+
     def _check_fit_inputs(self, X, Y, alpha, sample_weight):
         """Validated (X, Y, weights, inv_weight_sum, alpha_over_weight_sum) for the kernels.
 
@@ -208,12 +268,8 @@ class Network:
         the penalty by alpha / sum(s); weights come scaled to a maximum of 1 so that
         sum(s) is formed without overflow.
         """
-        X = check_features(X, self.dtype, self.layer_sizes[0])
-        Y = check_targets(Y, self.dtype, X.shape[0], self.layer_sizes[-1], self.output,
-                          self.loss_name)
-        weights, scale = check_sample_weight(sample_weight, X.shape[0])
+        X, Y, weights, scale, alpha = self._check_epoch_inputs(X, Y, alpha, sample_weight)
         scaled_sum = X.shape[0] if weights is None else float(weights.sum())
-        alpha = check_alpha(alpha)
         return X, Y, weights, 1.0 / scaled_sum, alpha / scale / scaled_sum
 
 
@@ -225,6 +281,18 @@ def _aligned_empty(n, dtype, alignment=64):
     raw = np.empty(n + alignment // itemsize, dtype=dtype)
     start = (-raw.ctypes.data % alignment) // itemsize
     return raw[start:start + n]
+
+
+class DivergenceError(FloatingPointError):
+    """Training produced a non-finite loss, gradient or parameter (see fit_epoch)."""
+
+
+def _check_batch_size(batch_size, n_samples):
+    if isinstance(batch_size, bool) or not isinstance(batch_size, numbers.Integral):
+        raise TypeError(f"batch_size must be an int, got {batch_size!r}")
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    return min(int(batch_size), n_samples)
 
 
 # -- constructor checks ---------------------------------------------------------------

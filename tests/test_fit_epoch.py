@@ -1,0 +1,162 @@
+"""Network.fit_epoch: one compiled epoch of minibatch training (issue 3, first part)."""
+import numpy as np
+import pytest
+
+import cffnn
+from cffnn import reference
+
+
+def make_problem(n=103, n_features=5, n_classes=3, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, n_features))
+    y = rng.integers(0, n_classes, n)
+    return X, y, rng.random(n) + 0.2
+
+
+def reference_epochs(net, X, Y, kind, settings, batch_size, alpha, sample_weight, orders):
+    """Mean losses of epochs of reference steps on a copy of net's parameters, minibatches
+    being consecutive slices of X[order] for each order; returns (params, losses)."""
+    twin = cffnn.Network(net.layer_sizes, activation=list(net.activations), output=net.output,
+                         dtype=np.float64, random_state=0)
+    twin.params = net.params
+    params = twin.params
+    state = [np.zeros_like(params), np.zeros_like(params)]
+    t, losses = 0, []
+    for order in orders:
+        loss_sum = weight_sum = 0.0
+        for start in range(0, X.shape[0], batch_size):
+            rows = order[start:start + batch_size]
+            weights = None if sample_weight is None else sample_weight[rows]
+            loss, grad_w, grad_b = reference.loss_and_gradient(
+                twin.weights, twin.biases, X[rows], Y[rows], twin.activations, twin.output,
+                twin.loss_name, alpha, weights)
+            grad = reference.flatten(grad_w, grad_b)
+            if kind == "sgd":
+                reference.sgd_step(params, grad, state[0], *settings)
+            else:
+                t += 1
+                reference.adam_step(params, grad, state[0], state[1], t, *settings)
+            batch_weight = len(rows) if weights is None else weights.sum()
+            loss_sum += loss * batch_weight
+            weight_sum += batch_weight
+        losses.append(loss_sum / weight_sum)
+    return params.copy(), losses
+
+
+OPTIMIZERS = {
+    "sgd": (lambda: cffnn.SGD(0.1), "sgd", (0.1, 0.0, False)),
+    "momentum": (lambda: cffnn.SGD(0.1, momentum=0.9), "sgd", (0.1, 0.9, False)),
+    "nesterov": (lambda: cffnn.SGD(0.1, momentum=0.9, nesterov=True), "sgd", (0.1, 0.9, True)),
+    "adam": (lambda: cffnn.Adam(0.01), "adam", (0.01, 0.9, 0.999, 1e-8)),
+}
+
+
+@pytest.mark.parametrize("name", OPTIMIZERS)
+@pytest.mark.parametrize("alpha, weighted", [(0.0, False), (0.01, True)])
+def test_unshuffled_epochs_equal_reference_steps(name, alpha, weighted):
+    """103 rows in minibatches of 20 (the last has 3), three epochs, float64."""
+    make_optimizer, kind, settings = OPTIMIZERS[name]
+    X, y, sample_weight = make_problem()
+    sample_weight = sample_weight if weighted else None
+    Y = np.eye(3)[y]
+    net = cffnn.Network([5, 8, 3], activation="tanh", dtype=np.float64, random_state=0)
+    expected, expected_losses = reference_epochs(
+        net, X, Y, kind, settings, 20, alpha, sample_weight, [np.arange(103)] * 3)
+    optimizer = make_optimizer()
+    losses = [net.fit_epoch(X, y, optimizer, batch_size=20, shuffle=False, alpha=alpha,
+                            sample_weight=sample_weight) for _ in range(3)]
+    assert np.max(np.abs(net.params - expected)) <= 1e-10 * np.max(np.abs(expected))
+    np.testing.assert_allclose(losses, expected_losses, rtol=1e-10)
+
+
+def test_shuffled_epoch_follows_the_seeded_permutation():
+    X, y, _ = make_problem()
+    Y = np.eye(3)[y]
+    net = cffnn.Network([5, 8, 3], activation="relu", dtype=np.float64, random_state=1)
+    order = np.random.RandomState(7).permutation(X.shape[0])
+    expected, _ = reference_epochs(net, X, Y, "sgd", (0.1, 0.9, False), 16, 0.0, None, [order])
+    net.fit_epoch(X, y, cffnn.SGD(0.1, momentum=0.9), batch_size=16, random_state=7)
+    assert np.max(np.abs(net.params - expected)) <= 1e-10 * np.max(np.abs(expected))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_same_seed_gives_bit_identical_parameters_whatever_the_thread_count(dtype):
+    """Large enough that n_threads=2 really runs a team (2048 rows x 8k multiply-adds)."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(4096, 64)).astype(dtype)
+    y = rng.integers(0, 10, 4096)
+    results = []
+    for n_threads in (1, 2, 1):
+        net = cffnn.Network([64, 128, 10], dtype=dtype, random_state=0)
+        optimizer = cffnn.Adam(0.01)
+        for epoch in range(2):
+            net.fit_epoch(X, y, optimizer, batch_size=2048, random_state=epoch,
+                          n_threads=n_threads)
+        results.append(net.params.copy())
+    np.testing.assert_array_equal(results[0], results[1])
+    np.testing.assert_array_equal(results[0], results[2])
+
+
+def test_float32_training_stays_float32():
+    X, y, _ = make_problem()
+    net = cffnn.Network([5, 8, 3], dtype=np.float32, random_state=0)
+    optimizer = cffnn.Adam()
+    loss = net.fit_epoch(X, y, optimizer, batch_size=32, random_state=0)
+    assert np.isfinite(loss) and net.params.dtype == np.float32
+    assert optimizer.first_moment.dtype == np.float32 and optimizer.t == 4
+
+
+def test_xor_is_learned():
+    X = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], dtype=np.float64)
+    y = np.array([0, 1, 1, 0])
+    net = cffnn.Network([2, 8, 1], activation="tanh", output="logistic", dtype=np.float64,
+                        random_state=0)
+    optimizer = cffnn.Adam(0.05)
+    losses = [net.fit_epoch(X, y, optimizer, batch_size=4, shuffle=False)
+              for _ in range(500)]
+    assert losses[-1] < 0.05 < losses[0]
+    np.testing.assert_array_equal(net.forward(X)[:, 0] > 0.5, y == 1)
+
+
+def test_two_spirals_are_learned_and_the_loss_decreases():
+    rng = np.random.default_rng(0)
+    turns = np.sqrt(rng.random(200)) * 3 * np.pi
+    sign = np.repeat([1.0, -1.0], 100)
+    X = np.column_stack([sign * turns * np.cos(turns), sign * turns * np.sin(turns)]) / 10
+    X += rng.normal(scale=0.02, size=X.shape)
+    y = np.repeat([0, 1], 100)
+    net = cffnn.Network([2, 32, 32, 2], activation="tanh", dtype=np.float64, random_state=0)
+    optimizer = cffnn.Adam(0.01)
+    losses = [net.fit_epoch(X, y, optimizer, batch_size=32, random_state=epoch)
+              for epoch in range(600)]
+    assert np.mean(losses[-20:]) < 0.5 * np.mean(losses[:20])
+    accuracy = np.mean(net.forward(X).argmax(axis=1) == y)
+    assert accuracy >= 0.95
+
+
+def test_divergence_raises_and_keeps_the_last_finite_parameters():
+    X, y, _ = make_problem()
+    net = cffnn.Network([5, 8, 1], output="identity", dtype=np.float64, random_state=0)
+    Y = 1e3 * np.asarray(y, dtype=np.float64)
+    with pytest.raises(cffnn.DivergenceError, match="epoch .* minibatch .* non-finite"):
+        for _ in range(50):
+            net.fit_epoch(X, Y, cffnn.SGD(learning_rate=1e3), batch_size=16, shuffle=False)
+    assert np.all(np.isfinite(net.params))
+
+
+@pytest.mark.parametrize("kwargs, error, word", [
+    ({"optimizer": "adam"}, TypeError, "optimizer"),
+    ({"batch_size": 0}, ValueError, "batch_size"),
+    ({"batch_size": 2.5}, TypeError, "batch_size"),
+    ({"alpha": -1.0}, ValueError, "alpha"),
+    ({"random_state": "seed"}, TypeError, "random_state"),
+    ({"sample_weight": -np.ones(103)}, ValueError, "sample_weight"),
+])
+def test_bad_arguments_raise(kwargs, error, word):
+    X, y, _ = make_problem()
+    net = cffnn.Network([5, 8, 3], random_state=0)
+    arguments = {"optimizer": cffnn.SGD()} | kwargs
+    before = net.params.copy()
+    with pytest.raises(error, match=word):
+        net.fit_epoch(X, y, **arguments)
+    np.testing.assert_array_equal(net.params, before)
