@@ -66,6 +66,9 @@ class BuildExtWithOpenMP(build_ext):
             compile_args, link_args = [], []
         else:
             compile_args, link_args = flags
+        if self.compiler.compiler_type != "msvc":
+            # the kernels never read errno; without this, sqrt cannot be vectorised
+            compile_args = compile_args + ["-fno-math-errno"]
         for ext in self.extensions:
             ext.extra_compile_args = list(ext.extra_compile_args) + compile_args
             ext.extra_link_args = list(ext.extra_link_args) + link_args

@@ -537,7 +537,6 @@ cdef int epoch_loop(const Layout* net, floating* params, Py_ssize_t n_params,
     cdef const floating* batch_x
     cdef const floating* batch_y
     cdef const double* batch_weights
-    cdef bint finite
     cdef int status = EPOCH_OK
     cdef Py_ssize_t workspace_bytes = train_workspace_bytes(net, batch_size, sizeof(floating))
     cdef void* workspace = malloc(workspace_bytes)
@@ -598,21 +597,21 @@ cdef int epoch_loop(const Layout* net, floating* params, Py_ssize_t n_params,
                 # the new parameters go into grad's buffer (each element of grad is read
                 # before its slot is written), and are copied over only if all finite
                 if optimizer.kind == OPTIMIZER_SGD:
-                    finite = sgd_update(params, grad, state_a, grad, n_params,
-                                        <floating> optimizer.learning_rate,
-                                        <floating> optimizer.momentum, optimizer.nesterov)
+                    sgd_update(params, grad, state_a, grad, n_params,
+                               <floating> optimizer.learning_rate,
+                               <floating> optimizer.momentum, optimizer.nesterov)
                 else:
                     optimizer.t += 1
                     step_size = (optimizer.learning_rate
                                  * (1 - c_pow(optimizer.beta_2, optimizer.t)) ** 0.5
                                  / (1 - c_pow(optimizer.beta_1, optimizer.t)))
-                    finite = adam_update(params, grad, state_a, state_b, grad, n_params,
-                                         <floating> step_size, <floating> optimizer.beta_1,
-                                         <floating> (1 - optimizer.beta_1),
-                                         <floating> optimizer.beta_2,
-                                         <floating> (1 - optimizer.beta_2),
-                                         <floating> optimizer.epsilon)
-                if not finite:
+                    adam_update(params, grad, state_a, state_b, grad, n_params,
+                                <floating> step_size, <floating> optimizer.beta_1,
+                                <floating> (1 - optimizer.beta_1),
+                                <floating> optimizer.beta_2,
+                                <floating> (1 - optimizer.beta_2),
+                                <floating> optimizer.epsilon)
+                if not all_finite(grad, n_params):
                     status = EPOCH_NONFINITE_UPDATE
                 else:
                     memcpy(params, grad, n_params * sizeof(floating))
