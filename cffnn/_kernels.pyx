@@ -55,6 +55,10 @@ cdef extern from "cffnn/checks.h" nogil:
     bint cffnn_all_finite_in_d(const double* x, Py_ssize_t n, bint check_bounds,
                                double lower, double upper)
 
+cdef extern from "cffnn/fpmode.h" nogil:
+    unsigned int cffnn_flush_subnormals_begin()
+    void cffnn_flush_subnormals_end(unsigned int previous)
+
 cdef extern from "cffnn/rowkernel.h" nogil:
     void cffnn_row_times_matrix_f(const float* x, const float* W, const float* b, float* y,
                                   Py_ssize_t n_in, Py_ssize_t n_out, int* nonzero)
@@ -558,6 +562,9 @@ cdef int epoch_loop(const Layout* net, floating* params, Py_ssize_t n_params,
     # minibatch woke OpenBLAS's workers, whose spinning then took the cores from our team
     # (a 784-256-128-10 epoch at batch 128 ran no faster on 2 threads than on 1).
     cdef long long blas_threads = limit_blas_threads()
+    # subnormal optimiser state (Adam's moments) flushed to zero on this thread, where
+    # the updates run (include/cffnn/fpmode.h); the caller's mode is restored below
+    cdef unsigned int fp_mode = cffnn_flush_subnormals_begin()
     batch = 0
     start = 0
     while status == EPOCH_OK and start < n_rows:
@@ -624,6 +631,7 @@ cdef int epoch_loop(const Layout* net, floating* params, Py_ssize_t n_params,
         if status == EPOCH_OK:
             batch += 1
             start = stop
+    cffnn_flush_subnormals_end(fp_mode)
     restore_blas_threads(blas_threads)
     result.minibatch = batch
     free(workspace)

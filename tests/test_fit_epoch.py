@@ -160,3 +160,12 @@ def test_bad_arguments_raise(kwargs, error, word):
     with pytest.raises(error, match=word):
         net.fit_epoch(X, y, **arguments)
     np.testing.assert_array_equal(net.params, before)
+
+
+def test_callers_floating_point_mode_is_restored():
+    """fit_epoch flushes subnormals to zero while it runs, and only while it runs."""
+    X, y, _ = make_problem()
+    net = cffnn.Network([5, 8, 3], random_state=0)
+    net.fit_epoch(X, y, cffnn.Adam(), batch_size=16)
+    tiny = np.array([1e-38], dtype=np.float32) / np.float32(100)
+    assert tiny[0] != 0     # still subnormal here: the caller's mode is back
