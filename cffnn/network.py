@@ -6,6 +6,7 @@ All weights and biases live in one flat buffer, `params` (W[0] row-major, b[0], 
 b[1], ...); `weights[k]` and `biases[k]` are views into it. This class validates and
 converts inputs once, then hands raw buffers to cffnn._kernels.
 """
+import math
 import numbers
 from contextlib import nullcontext
 
@@ -245,6 +246,9 @@ class Network:
                 X, Y, weights, scale, order, batch_size, alpha, *state, n_threads)
         if isinstance(optimizer, Adam):
             optimizer.t = t
+        if status == 0 and isinstance(optimizer, SGD):
+            optimizer.end_epoch(loss_sum / weight_sum if weight_sum > 0 else math.nan,
+                                X.shape[0])
         if status != 0:
             what = _kernels.EPOCH_STATUS[status]
             where = f" in layer {layer}" if layer >= 0 else ""

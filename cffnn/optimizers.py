@@ -50,15 +50,37 @@ class SGD:
 
     v = momentum * v - learning_rate * grad, then params += v, or, with nesterov,
     params += momentum * v - learning_rate * grad: scikit-learn's SGDOptimizer.
+
+    schedule, scikit-learn's learning-rate schedules, applied by Network.fit_epoch at the
+    end of every epoch (end_epoch):
+      "constant"    learning_rate stays learning_rate_init;
+      "invscaling"  learning_rate = learning_rate_init / (t + 1) ** power_t, t = samples
+                    seen so far;
+      "adaptive"    learning_rate is divided by 5 once the epoch loss has failed to beat
+                    the best loss by tol for more than n_iter_no_change epochs; when it is
+                    already <= 1e-6, `converged` becomes True instead (time to stop).
     """
 
-    def __init__(self, learning_rate=0.01, momentum=0.0, nesterov=False):
-        self.learning_rate = _check_positive("learning_rate", learning_rate)
+    SCHEDULES = ("constant", "invscaling", "adaptive")
+
+    def __init__(self, learning_rate=0.01, momentum=0.0, nesterov=False,
+                 schedule="constant", power_t=0.5, n_iter_no_change=10, tol=1e-4):
+        self.learning_rate_init = _check_positive("learning_rate", learning_rate)
         self.momentum = _check_positive("momentum", momentum, upper=1.0)
         if not isinstance(nesterov, (bool, np.bool_)):
             raise TypeError(f"nesterov must be a bool, got {nesterov!r}")
         self.nesterov = bool(nesterov)
-        self.velocity = None
+        if schedule not in self.SCHEDULES:
+            raise ValueError(f"schedule must be one of {', '.join(self.SCHEDULES)}, "
+                             f"got {schedule!r}")
+        self.schedule = schedule
+        self.power_t = _check_positive("power_t", power_t)
+        if (isinstance(n_iter_no_change, bool) or not isinstance(n_iter_no_change, numbers.Integral)
+                or n_iter_no_change < 1):
+            raise ValueError(f"n_iter_no_change must be an int >= 1, got {n_iter_no_change!r}")
+        self.n_iter_no_change = int(n_iter_no_change)
+        self.tol = _check_positive("tol", tol)
+        self.reset()
 
     def step(self, params, grad):
         """params (n_params,) += the update for grad (n_params,), in place."""
@@ -67,13 +89,38 @@ class SGD:
         _optimizers.sgd_step(params, grad, self.velocity, self.learning_rate,
                              self.momentum, self.nesterov)
 
+    def end_epoch(self, epoch_loss, n_samples):
+        """Apply the schedule after an epoch of n_samples rows whose mean loss was
+        epoch_loss (Network.fit_epoch calls this)."""
+        self.samples_seen += n_samples
+        if self.schedule == "invscaling":
+            self.learning_rate = (self.learning_rate_init
+                                  / (self.samples_seen + 1) ** self.power_t)
+        elif self.schedule == "adaptive":
+            if epoch_loss > self.best_loss - self.tol:
+                self.no_improvement_count += 1
+            else:
+                self.no_improvement_count = 0
+            self.best_loss = min(self.best_loss, epoch_loss)
+            if self.no_improvement_count > self.n_iter_no_change:
+                if self.learning_rate <= 1e-6:
+                    self.converged = True
+                else:
+                    self.learning_rate /= 5.0
+                    self.no_improvement_count = 0
+
     def reset(self):
-        """Forget the velocity (the next step starts from rest)."""
+        """Forget the velocity and the schedule's progress (start from rest)."""
         self.velocity = None
+        self.learning_rate = self.learning_rate_init
+        self.samples_seen = 0
+        self.best_loss = math.inf
+        self.no_improvement_count = 0
+        self.converged = False
 
     def __repr__(self):
-        return (f"SGD(learning_rate={self.learning_rate}, momentum={self.momentum}, "
-                f"nesterov={self.nesterov})")
+        return (f"SGD(learning_rate={self.learning_rate_init}, momentum={self.momentum}, "
+                f"nesterov={self.nesterov}, schedule={self.schedule!r})")
 
 
 class Adam:

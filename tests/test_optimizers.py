@@ -101,3 +101,48 @@ def test_bad_step_arrays_raise():
         optimizer.step(read_only, np.ones(4))
     with pytest.raises(ValueError, match="shape"):
         optimizer.step(np.zeros(4), np.ones(3))
+
+
+def test_invscaling_follows_samples_seen():
+    """scikit-learn: learning_rate = learning_rate_init / (t + 1) ** power_t, t = samples
+    seen, applied at the end of every epoch."""
+    X = np.random.default_rng(0).normal(size=(50, 3))
+    y = np.arange(50) % 2
+    net = cffnn.Network([3, 4, 2], random_state=0)
+    optimizer = cffnn.SGD(0.1, schedule="invscaling", power_t=0.25)
+    for _ in range(2):
+        net.fit_epoch(X, y, optimizer, batch_size=10)
+    assert optimizer.samples_seen == 100
+    assert optimizer.learning_rate == pytest.approx(0.1 / 101 ** 0.25)
+
+
+def test_adaptive_divides_by_five_after_n_iter_no_change_then_converges():
+    optimizer = cffnn.SGD(1e-5, schedule="adaptive", n_iter_no_change=2, tol=1e-4)
+    rates = []
+    for _ in range(9):
+        optimizer.end_epoch(1.0, 10)          # a loss that never improves
+        rates.append(optimizer.learning_rate)
+    # best_loss is set by the first epoch; then 3 non-improving epochs (> 2) trigger /5
+    assert rates == pytest.approx([1e-5] * 3 + [2e-6] * 3 + [4e-7] * 3, rel=1e-12)
+    assert not optimizer.converged
+    optimizer.end_epoch(1.0, 10)
+    assert optimizer.converged and optimizer.learning_rate == pytest.approx(4e-7)
+
+
+def test_constant_schedule_keeps_the_rate_and_reset_restores_it():
+    optimizer = cffnn.SGD(0.2, schedule="adaptive", n_iter_no_change=1)
+    for _ in range(3):
+        optimizer.end_epoch(1.0, 5)
+    assert optimizer.learning_rate < 0.2
+    optimizer.reset()
+    assert optimizer.learning_rate == 0.2 and optimizer.samples_seen == 0
+    constant = cffnn.SGD(0.2)
+    constant.end_epoch(1.0, 5)
+    assert constant.learning_rate == 0.2
+
+
+def test_bad_schedule_raises():
+    with pytest.raises(ValueError, match="schedule"):
+        cffnn.SGD(schedule="cosine")
+    with pytest.raises(ValueError, match="n_iter_no_change"):
+        cffnn.SGD(n_iter_no_change=0)
