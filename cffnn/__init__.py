@@ -11,7 +11,7 @@ __version__ = "0.1.0.dev0"
 from cffnn._config import show_config
 from cffnn.gradcheck import check_gradient
 from cffnn.network import DivergenceError, Network
-from cffnn.optimizers import SGD, Adam
+from cffnn.optimizers import RPROP, SGD, Adam
 
-__all__ = ["Adam", "DivergenceError", "Network", "SGD", "check_gradient", "show_config",
-           "__version__"]
+__all__ = ["Adam", "DivergenceError", "Network", "RPROP", "SGD", "check_gradient",
+           "show_config", "__version__"]

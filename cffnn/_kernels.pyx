@@ -44,7 +44,7 @@ from cffnn._layers cimport (
     CFFNN_SOFTPLUS, CFFNN_GELU, CFFNN_SOFTMAX, bias_activation, multiply_derivative)
 from cffnn._losses cimport (
     CFFNN_SQUARED_ERROR, CFFNN_BINARY_LOG_LOSS, CFFNN_LOG_LOSS, loss_and_output_delta)
-from cffnn._optimizers cimport adam_update, sgd_update
+from cffnn._optimizers cimport adam_update, rprop_update, sgd_update
 from cffnn._threads cimport limit_blas_threads, restore_blas_threads
 from libc.math cimport pow as c_pow
 from libc.string cimport memcpy
@@ -487,24 +487,26 @@ cdef void gradient_task(const Layout* net, const floating* params, const floatin
 cdef enum:
     OPTIMIZER_SGD = 0
     OPTIMIZER_ADAM = 1
+    OPTIMIZER_RPROP = 2
     EPOCH_OK = 0
     EPOCH_NO_MEMORY = -1
     EPOCH_NONFINITE_LOSS = 1
     EPOCH_NONFINITE_GRADIENT = 2
     EPOCH_NONFINITE_UPDATE = 3
 
-OPTIMIZER_CODES = {"sgd": OPTIMIZER_SGD, "adam": OPTIMIZER_ADAM}
+OPTIMIZER_CODES = {"sgd": OPTIMIZER_SGD, "adam": OPTIMIZER_ADAM, "rprop": OPTIMIZER_RPROP}
 EPOCH_STATUS = {EPOCH_NONFINITE_LOSS: "loss", EPOCH_NONFINITE_GRADIENT: "gradient",
                 EPOCH_NONFINITE_UPDATE: "update"}
 
 
 cdef struct OptimizerSettings:
-    int kind                    # OPTIMIZER_SGD or OPTIMIZER_ADAM
-    double learning_rate
+    int kind                    # OPTIMIZER_SGD, OPTIMIZER_ADAM or OPTIMIZER_RPROP
+    double learning_rate        # SGD, Adam
     double momentum             # SGD
     bint nesterov               # SGD
     double beta_1, beta_2, epsilon   # Adam
     long long t                 # Adam: steps taken so far (updated here)
+    double increase, decrease, delta_min, delta_max   # RPROP
 
 
 cdef struct EpochResult:
@@ -611,6 +613,11 @@ cdef int epoch_loop(const Layout* net, floating* params, Py_ssize_t n_params,
                     sgd_update(params, grad, state_a, grad, n_params,
                                <floating> optimizer.learning_rate,
                                <floating> optimizer.momentum, optimizer.nesterov)
+                elif optimizer.kind == OPTIMIZER_RPROP:
+                    rprop_update(params, grad, state_b, state_a, grad, n_params,
+                                 <floating> optimizer.increase, <floating> optimizer.decrease,
+                                 <floating> optimizer.delta_min,
+                                 <floating> optimizer.delta_max)
                 else:
                     optimizer.t += 1
                     step_size = (optimizer.learning_rate
@@ -775,17 +782,19 @@ cdef class CompiledNetwork:
 
     def fit_epoch(self, cnp.ndarray X, cnp.ndarray Y, object sample_weight,
                   double weight_scale, object order, Py_ssize_t batch_size, double alpha,
-                  str optimizer_kind, double learning_rate, double momentum, bint nesterov,
-                  double beta_1, double beta_2, double epsilon, long long t,
-                  cnp.ndarray state_a, object state_b, int n_threads):
+                  str kind, object optimizer, cnp.ndarray state_a, object state_b,
+                  int n_threads):
         """One epoch of minibatch training; params are updated in place.
 
         X (n, n_features), Y (n, n_outputs); sample_weight None or float64 (n,) divided by
-        weight_scale; order None (rows in order) or an intp permutation (n,); state_a is
-        SGD's velocity or Adam's first moment, state_b Adam's second moment (layout and
-        dtype of params); t is Adam's step count before the epoch.
+        weight_scale; order None (rows in order) or an intp permutation (n,). kind is
+        "sgd", "adam" or "rprop" and optimizer the cffnn.optimizers object whose
+        hyper-parameters are read here; state_a is SGD's velocity, Adam's first moment or
+        RPROP's step sizes, state_b Adam's second moment or RPROP's previous gradient
+        (layout and dtype of params).
         Returns (status, loss_sum, weight_sum, minibatch, layer, t): status 0, or the
-        EPOCH_STATUS code of what went non-finite in `minibatch` (gradient: in `layer`).
+        EPOCH_STATUS code of what went non-finite in `minibatch` (gradient: in `layer`);
+        t is Adam's step count after the epoch.
         """
         cdef Layout* net = &self.layout
         cdef Py_ssize_t n_rows = X.shape[0], n_params = self.params.shape[0]
@@ -796,40 +805,47 @@ cdef class CompiledNetwork:
         cdef void* a = data_of(state_a, n_params, -1, self.typenum, "state_a")
         cdef void* b = NULL
         cdef void* params = cnp.PyArray_DATA(self.params)
-        cdef OptimizerSettings optimizer
+        cdef OptimizerSettings settings
         cdef EpochResult result
         cdef int status
         if order is not None:
             row_order = <const Py_ssize_t*> data_of(order, n_rows, -1, cnp.NPY_INTP, "order")
         if state_b is not None:
             b = data_of(state_b, n_params, -1, self.typenum, "state_b")
-        optimizer.kind = OPTIMIZER_CODES[optimizer_kind]
-        if optimizer.kind == OPTIMIZER_ADAM and b == NULL:
-            raise ValueError("internal error: Adam needs two state arrays")
+        settings.kind = OPTIMIZER_CODES[kind]
+        if settings.kind != OPTIMIZER_SGD and b == NULL:
+            raise ValueError("internal error: Adam and RPROP need two state arrays")
         if not 1 <= batch_size <= n_rows:
             raise ValueError("internal error: batch_size out of range")
-        optimizer.learning_rate = learning_rate
-        optimizer.momentum = momentum
-        optimizer.nesterov = nesterov
-        optimizer.beta_1 = beta_1
-        optimizer.beta_2 = beta_2
-        optimizer.epsilon = epsilon
-        optimizer.t = t
+        settings.learning_rate = getattr(optimizer, "learning_rate", 0.0)
+        if settings.kind == OPTIMIZER_SGD:
+            settings.momentum = optimizer.momentum
+            settings.nesterov = optimizer.nesterov
+        elif settings.kind == OPTIMIZER_ADAM:
+            settings.beta_1 = optimizer.beta_1
+            settings.beta_2 = optimizer.beta_2
+            settings.epsilon = optimizer.epsilon
+            settings.t = optimizer.t
+        else:
+            settings.increase = optimizer.increase
+            settings.decrease = optimizer.decrease
+            settings.delta_min = optimizer.delta_min
+            settings.delta_max = optimizer.delta_max
         with nogil:
             if self.typenum == cnp.NPY_FLOAT32:
                 status = epoch_loop(net, <float*> params, n_params, <float*> x, <float*> y,
                                     weights, weight_scale, row_order, n_rows, batch_size,
-                                    alpha, self.loss_code, &optimizer, <float*> a,
+                                    alpha, self.loss_code, &settings, <float*> a,
                                     <float*> b, n_threads, &result)
             else:
                 status = epoch_loop(net, <double*> params, n_params, <double*> x,
                                     <double*> y, weights, weight_scale, row_order, n_rows,
-                                    batch_size, alpha, self.loss_code, &optimizer,
+                                    batch_size, alpha, self.loss_code, &settings,
                                     <double*> a, <double*> b, n_threads, &result)
         if status == EPOCH_NO_MEMORY:
             raise MemoryError("cffnn: could not allocate the training workspace")
         return (status, result.loss_sum, result.weight_sum, result.minibatch, result.layer,
-                optimizer.t)
+                settings.t)
 
     cdef const double* _sample_weight(self, object sample_weight, Py_ssize_t n_rows) except? NULL:
         if sample_weight is None:

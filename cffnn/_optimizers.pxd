@@ -48,3 +48,28 @@ cdef inline void adam_update(const floating* params, const floating* grad,
         else:
             root = sqrt(second_moment[i])
         out[i] = params[i] + (-step_size * first_moment[i] / (root + epsilon))
+
+
+cdef inline void rprop_update(const floating* params, const floating* grad,
+                              floating* previous_grad, floating* step_sizes, floating* out,
+                              Py_ssize_t n, floating increase, floating decrease,
+                              floating delta_min, floating delta_max) noexcept nogil:
+    """iRPROP- (Igel and Huesken), with FANN's guard that a step size is at least 1e-4.
+
+    d = max(step, 1e-4); if g * g_prev >= 0: step = min(d * increase, delta_max),
+    else: step = max(d * decrease, delta_min) and g = 0 (no move, and no sign memory);
+    p' = p - sign(g) step;  g_prev = g.
+    """
+    cdef Py_ssize_t i
+    cdef floating g, size
+    for i in range(n):
+        size = step_sizes[i] if step_sizes[i] > <floating> 1e-4 else <floating> 1e-4
+        g = grad[i]
+        if previous_grad[i] * g >= 0:
+            size = min(size * increase, delta_max)
+        else:
+            size = max(size * decrease, delta_min)
+            g = 0
+        out[i] = params[i] - ((g > 0) - (g < 0)) * size
+        step_sizes[i] = size
+        previous_grad[i] = g

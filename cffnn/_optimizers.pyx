@@ -5,7 +5,7 @@ cffnn/optimizers.py validates the arrays and holds the state; these update in pl
 """
 from cython cimport floating
 
-from cffnn._optimizers cimport adam_update, sgd_update
+from cffnn._optimizers cimport adam_update, rprop_update, sgd_update
 
 
 def sgd_step(floating[::1] params, const floating[::1] grad, floating[::1] velocity,
@@ -25,3 +25,13 @@ def adam_step(floating[::1] params, const floating[::1] grad, floating[::1] firs
                     params.shape[0], <floating> step_size, <floating> beta_1,
                     <floating> (1 - beta_1), <floating> beta_2, <floating> (1 - beta_2),
                     <floating> epsilon)
+
+
+def rprop_step(floating[::1] params, const floating[::1] grad, floating[::1] previous_grad,
+               floating[::1] step_sizes, double increase, double decrease, double delta_min,
+               double delta_max):
+    """One iRPROP- step in place (full-batch gradient)."""
+    with nogil:
+        rprop_update(&params[0], &grad[0], &previous_grad[0], &step_sizes[0], &params[0],
+                     params.shape[0], <floating> increase, <floating> decrease,
+                     <floating> delta_min, <floating> delta_max)

@@ -15,7 +15,7 @@ from threadpoolctl import threadpool_limits
 
 from cffnn import _kernels
 from cffnn._parallelism import effective_n_threads, needs_blas_limits
-from cffnn.optimizers import SGD, Adam, _state_like
+from cffnn.optimizers import RPROP, SGD, Adam, _state_like
 from cffnn._validation import (
     INT_MAX, check_alpha, check_features, check_sample_weight, check_targets)
 
@@ -208,8 +208,9 @@ class Network:
                   sample_weight=None, random_state=None, n_threads=None):
         """One epoch of minibatch training with `optimizer`; returns its mean loss.
 
-        X : (n_samples, n_features); Y : targets as for ``loss``; optimizer : cffnn.SGD or
-        cffnn.Adam (its state carries over from epoch to epoch). Minibatches of batch_size
+        X : (n_samples, n_features); Y : targets as for ``loss``; optimizer : cffnn.SGD,
+        cffnn.Adam or cffnn.RPROP (its state carries over from epoch to epoch; RPROP always
+        takes the whole epoch as one batch). Minibatches of batch_size
         rows (clipped to n_samples): consecutive slices in order with shuffle=False (the
         last may be smaller), else the slices of a permutation drawn from random_state
         (None, int, RandomState or Generator). Each minibatch takes one step on its loss
@@ -227,23 +228,25 @@ class Network:
                  if shuffle else None)
         if isinstance(optimizer, SGD):
             optimizer.velocity = _state_like(optimizer.velocity, self._params)
-            state = ("sgd", optimizer.learning_rate, optimizer.momentum, optimizer.nesterov,
-                     0.0, 0.0, 0.0, 0, optimizer.velocity, None)
+            kind, states = "sgd", (optimizer.velocity, None)
         elif isinstance(optimizer, Adam):
             optimizer.first_moment = _state_like(optimizer.first_moment, self._params)
             optimizer.second_moment = _state_like(optimizer.second_moment, self._params)
-            state = ("adam", optimizer.learning_rate, 0.0, False, optimizer.beta_1,
-                     optimizer.beta_2, optimizer.epsilon, optimizer.t,
-                     optimizer.first_moment, optimizer.second_moment)
+            kind, states = "adam", (optimizer.first_moment, optimizer.second_moment)
+        elif isinstance(optimizer, RPROP):
+            optimizer._prepare(self._params)
+            kind, states = "rprop", (optimizer.step_sizes, optimizer.previous_grad)
+            batch_size = X.shape[0]          # RPROP is a full-batch method
         else:
-            raise TypeError(f"optimizer must be cffnn.SGD or cffnn.Adam, "
+            raise TypeError(f"optimizer must be cffnn.SGD, cffnn.Adam or cffnn.RPROP, "
                             f"got {type(optimizer).__name__}")
         n_threads = effective_n_threads(n_threads)
         self._epochs_run += 1
         with threadpool_limits(limits=1, user_api="blas") if needs_blas_limits(n_threads) \
                 else nullcontext():
             status, loss_sum, weight_sum, minibatch, layer, t = self._compiled.fit_epoch(
-                X, Y, weights, scale, order, batch_size, alpha, *state, n_threads)
+                X, Y, weights, scale, order, batch_size, alpha, kind, optimizer, *states,
+                n_threads)
         if isinstance(optimizer, Adam):
             optimizer.t = t
         if status == 0 and isinstance(optimizer, SGD):

@@ -157,3 +157,53 @@ class Adam:
     def __repr__(self):
         return (f"Adam(learning_rate={self.learning_rate}, beta_1={self.beta_1}, "
                 f"beta_2={self.beta_2}, epsilon={self.epsilon})")
+
+
+class RPROP:
+    """iRPROP- (resilient backpropagation without weight backtracking), full batch.
+
+    Per parameter, a step size grows by `increase` while the gradient keeps its sign and
+    shrinks by `decrease` when it flips (that step then makes no move); the parameter
+    moves by the step size against the gradient's sign. Defaults are FANN's (increase
+    1.2, decrease 0.5, delta_min 0, delta_max 50, delta_zero 0.1), and so is the guard
+    that a step size is at least 1e-4 before it is scaled. Unlike FANN, a zero gradient
+    moves nothing and weights are not clipped to +-1500. Network.fit_epoch gives RPROP
+    the whole epoch as one batch.
+    """
+
+    def __init__(self, increase=1.2, decrease=0.5, delta_min=0.0, delta_max=50.0,
+                 delta_zero=0.1):
+        self.increase = _check_positive("increase", increase)
+        self.decrease = _check_positive("decrease", decrease, upper=1.0)
+        if self.increase < 1.0:
+            raise ValueError(f"increase must be >= 1, got {self.increase}")
+        self.delta_min = _check_positive("delta_min", delta_min)
+        self.delta_max = _check_positive("delta_max", delta_max)
+        self.delta_zero = _check_positive("delta_zero", delta_zero)
+        if self.delta_max < self.delta_min:
+            raise ValueError("delta_max must be >= delta_min")
+        self.reset()
+
+    def _prepare(self, params):
+        """Create the state for params if it does not match them yet."""
+        if self.step_sizes is None or self.step_sizes.shape != params.shape \
+                or self.step_sizes.dtype != params.dtype:
+            self.step_sizes = np.full_like(params, self.delta_zero)
+            self.previous_grad = np.zeros_like(params)
+
+    def step(self, params, grad):
+        """params (n_params,) += the update for the full-batch grad (n_params,), in place."""
+        grad = _check_step_arrays(params, grad)
+        self._prepare(params)
+        _optimizers.rprop_step(params, grad, self.previous_grad, self.step_sizes,
+                               self.increase, self.decrease, self.delta_min, self.delta_max)
+
+    def reset(self):
+        """Forget the step sizes and the previous gradient."""
+        self.step_sizes = None
+        self.previous_grad = None
+
+    def __repr__(self):
+        return (f"RPROP(increase={self.increase}, decrease={self.decrease}, "
+                f"delta_min={self.delta_min}, delta_max={self.delta_max}, "
+                f"delta_zero={self.delta_zero})")

@@ -183,3 +183,16 @@ def adam_step(params, grad, first_moment, second_moment, t, learning_rate, beta_
     second_moment[...] = beta_2 * second_moment + (1 - beta_2) * (grad ** 2)
     step_size = learning_rate * np.sqrt(1 - beta_2 ** t) / (1 - beta_1 ** t)
     params += -step_size * first_moment / (np.sqrt(second_moment) + epsilon)
+
+
+def rprop_step(params, grad, previous_grad, step_sizes, increase=1.2, decrease=0.5,
+               delta_min=0.0, delta_max=50.0):
+    """In place: iRPROP- with FANN's 1e-4 floor on step sizes (see cffnn.RPROP)."""
+    size = np.maximum(step_sizes, step_sizes.dtype.type(1e-4))
+    same_sign = previous_grad * grad >= 0
+    size = np.where(same_sign, np.minimum(size * step_sizes.dtype.type(increase), delta_max),
+                    np.maximum(size * step_sizes.dtype.type(decrease), delta_min))
+    grad = np.where(same_sign, grad, 0)
+    params -= np.sign(grad) * size
+    step_sizes[...] = size
+    previous_grad[...] = grad

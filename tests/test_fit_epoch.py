@@ -33,6 +33,11 @@ def reference_epochs(net, X, Y, kind, settings, batch_size, alpha, sample_weight
             grad = reference.flatten(grad_w, grad_b)
             if kind == "sgd":
                 reference.sgd_step(params, grad, state[0], *settings)
+            elif kind == "rprop":
+                if t == 0:
+                    state[0][...] = 0.1
+                t += 1
+                reference.rprop_step(params, grad, state[1], state[0], *settings)
             else:
                 t += 1
                 reference.adam_step(params, grad, state[0], state[1], t, *settings)
@@ -48,6 +53,7 @@ OPTIMIZERS = {
     "momentum": (lambda: cffnn.SGD(0.1, momentum=0.9), "sgd", (0.1, 0.9, False)),
     "nesterov": (lambda: cffnn.SGD(0.1, momentum=0.9, nesterov=True), "sgd", (0.1, 0.9, True)),
     "adam": (lambda: cffnn.Adam(0.01), "adam", (0.01, 0.9, 0.999, 1e-8)),
+    "rprop": (lambda: cffnn.RPROP(), "rprop", (1.2, 0.5, 0.0, 50.0)),
 }
 
 
@@ -60,8 +66,10 @@ def test_unshuffled_epochs_equal_reference_steps(name, alpha, weighted):
     sample_weight = sample_weight if weighted else None
     Y = np.eye(3)[y]
     net = cffnn.Network([5, 8, 3], activation="tanh", dtype=np.float64, random_state=0)
+    reference_batch = 103 if kind == "rprop" else 20      # RPROP is full batch
     expected, expected_losses = reference_epochs(
-        net, X, Y, kind, settings, 20, alpha, sample_weight, [np.arange(103)] * 3)
+        net, X, Y, kind, settings, reference_batch, alpha, sample_weight,
+        [np.arange(103)] * 3)
     optimizer = make_optimizer()
     losses = [net.fit_epoch(X, y, optimizer, batch_size=20, shuffle=False, alpha=alpha,
                             sample_weight=sample_weight) for _ in range(3)]
@@ -106,12 +114,13 @@ def test_float32_training_stays_float32():
     assert optimizer.first_moment.dtype == np.float32 and optimizer.t == 4
 
 
-def test_xor_is_learned():
+@pytest.mark.parametrize("make_optimizer", [lambda: cffnn.Adam(0.05), cffnn.RPROP])
+def test_xor_is_learned(make_optimizer):
     X = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], dtype=np.float64)
     y = np.array([0, 1, 1, 0])
     net = cffnn.Network([2, 8, 1], activation="tanh", output="logistic", dtype=np.float64,
                         random_state=0)
-    optimizer = cffnn.Adam(0.05)
+    optimizer = make_optimizer()
     losses = [net.fit_epoch(X, y, optimizer, batch_size=4, shuffle=False)
               for _ in range(500)]
     assert losses[-1] < 0.05 < losses[0]

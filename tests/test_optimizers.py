@@ -36,6 +36,14 @@ def adam_reference(learning_rate, beta_1, beta_2, epsilon):
     return make
 
 
+def rprop_reference(increase, decrease, delta_min, delta_max, delta_zero):
+    def make(expected):
+        previous, sizes = np.zeros_like(expected), np.full_like(expected, delta_zero)
+        return lambda grad, t: reference.rprop_step(expected, grad, previous, sizes,
+                                                    increase, decrease, delta_min, delta_max)
+    return make
+
+
 CASES = [
     (lambda: cffnn.SGD(0.05), sgd_reference(0.05, 0.0, False)),
     (lambda: cffnn.SGD(0.05, momentum=0.9), sgd_reference(0.05, 0.9, False)),
@@ -43,6 +51,9 @@ CASES = [
     (lambda: cffnn.Adam(), adam_reference(0.001, 0.9, 0.999, 1e-8)),
     (lambda: cffnn.Adam(0.01, beta_1=0.5, beta_2=0.9, epsilon=1e-6),
      adam_reference(0.01, 0.5, 0.9, 1e-6)),
+    (lambda: cffnn.RPROP(), rprop_reference(1.2, 0.5, 0.0, 50.0, 0.1)),
+    (lambda: cffnn.RPROP(increase=1.5, decrease=0.3, delta_min=1e-3, delta_max=0.2,
+                         delta_zero=0.05), rprop_reference(1.5, 0.3, 1e-3, 0.2, 0.05)),
 ]
 
 
@@ -83,6 +94,9 @@ def test_step_updates_a_network_in_place_through_its_views():
     (lambda: cffnn.Adam(beta_1=1.0), ValueError),
     (lambda: cffnn.Adam(beta_2=float("nan")), ValueError),
     (lambda: cffnn.Adam(epsilon=-1e-8), ValueError),
+    (lambda: cffnn.RPROP(increase=0.9), ValueError),
+    (lambda: cffnn.RPROP(decrease=1.5), ValueError),
+    (lambda: cffnn.RPROP(delta_min=2.0, delta_max=1.0), ValueError),
 ])
 def test_bad_hyper_parameters_raise(make, error):
     with pytest.raises(error):
@@ -146,3 +160,13 @@ def test_bad_schedule_raises():
         cffnn.SGD(schedule="cosine")
     with pytest.raises(ValueError, match="n_iter_no_change"):
         cffnn.SGD(n_iter_no_change=0)
+
+
+def test_rprop_sign_flip_makes_no_move_and_shrinks_the_step():
+    optimizer = cffnn.RPROP()
+    params = np.zeros(2)
+    optimizer.step(params, np.array([1.0, -1.0]))       # steps 0.1 * 1.2 against the sign
+    np.testing.assert_allclose(params, [-0.12, 0.12])
+    optimizer.step(params, np.array([-1.0, -1.0]))      # first flips: no move, step halves
+    np.testing.assert_allclose(params, [-0.12, 0.12 + 0.144])
+    np.testing.assert_allclose(optimizer.step_sizes, [0.06, 0.144])
