@@ -134,11 +134,19 @@ def check_sample_weight(sample_weight, n_samples):
     return weights, scale
 
 
+def check_nonnegative(name, value, upper=math.inf, upper_open=False):
+    """value as a finite float in [0, upper] ([0, upper) with upper_open)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a real number, got {value!r}")
+    value = float(value)
+    if not (math.isfinite(value) and value >= 0
+            and (value < upper if upper_open else value <= upper)):
+        bound = "" if upper == math.inf else (f" and < {upper}" if upper_open
+                                                else f" and <= {upper}")
+        raise ValueError(f"{name} must be finite and >= 0{bound}, got {value}")
+    return value
+
+
 def check_alpha(alpha):
     """alpha as a finite float >= 0."""
-    if isinstance(alpha, bool) or not isinstance(alpha, numbers.Real):
-        raise TypeError(f"alpha must be a real number, got {type(alpha).__name__}")
-    alpha = float(alpha)
-    if not (alpha >= 0 and math.isfinite(alpha)):
-        raise ValueError(f"alpha must be finite and >= 0, got {alpha}")
-    return alpha
+    return check_nonnegative("alpha", alpha)

@@ -17,7 +17,8 @@ from cffnn import _kernels
 from cffnn._parallelism import effective_n_threads, needs_blas_limits
 from cffnn.optimizers import RPROP, SGD, Adam, _state_like
 from cffnn._validation import (
-    INT_MAX, check_alpha, check_features, check_sample_weight, check_targets)
+    INT_MAX, check_alpha, check_features, check_nonnegative, check_sample_weight,
+    check_targets)
 
 HIDDEN_ACTIVATIONS = ("identity", "logistic", "tanh", "relu", "leaky_relu", "elu",
                       "softplus", "gelu")
@@ -260,6 +261,41 @@ class Network:
                 f"fit_epoch calls), minibatch {minibatch}: non-finite {what}{where}. The "
                 f"parameters are those before that minibatch; try a smaller learning rate.")
         return loss_sum / weight_sum if weight_sum > 0 else float("nan")
+
+    def fit_lbfgs(self, X, Y, alpha=0.0, sample_weight=None, max_iter=200, max_fun=15000,
+                  tol=1e-4, n_threads=None):
+        """Minimise ``loss`` over all of (X, Y) with L-BFGS-B (scipy.optimize.minimize,
+        as scikit-learn's lbfgs solver: maxiter=max_iter, maxfun=max_fun, gtol=tol).
+
+        Each evaluation is one compiled ``loss_and_gradient``; the only copies are the
+        ones scipy forces (its float64 x into params, and a float32 gradient to float64).
+        The network ends at scipy's solution; returns scipy's OptimizeResult.
+        """
+        from scipy.optimize import minimize
+
+        X, Y, weights, inv_weight_sum, alpha_over_weight_sum = self._check_fit_inputs(
+            X, Y, alpha, sample_weight)
+        for name, value in (("max_iter", max_iter), ("max_fun", max_fun)):
+            if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+                raise ValueError(f"{name} must be an int >= 1, got {value!r}")
+        tol = check_nonnegative("tol", tol)
+        n_threads = effective_n_threads(n_threads)
+
+        def loss_and_gradient(flat):
+            self._params[...] = flat
+            grad = np.empty_like(self._params)   # scipy may keep the previous one
+            with threadpool_limits(limits=1, user_api="blas") \
+                    if needs_blas_limits(n_threads) else nullcontext():
+                loss = self._compiled.loss_and_gradient(
+                    X, Y, weights, inv_weight_sum, alpha_over_weight_sum, grad, n_threads)
+            return loss, grad.astype(np.float64, copy=False)
+
+        result = minimize(loss_and_gradient, self._params.astype(np.float64), jac=True,
+                          method="L-BFGS-B",
+                          options={"maxiter": int(max_iter), "maxfun": int(max_fun),
+                                   "gtol": tol})
+        self._params[...] = result.x
+        return result
 
     def _check_epoch_inputs(self, X, Y, alpha, sample_weight):
         X = check_features(X, self.dtype, self.layer_sizes[0])

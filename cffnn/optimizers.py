@@ -11,17 +11,7 @@ import numbers
 import numpy as np
 
 from cffnn import _optimizers
-
-
-def _check_positive(name, value, upper=math.inf, upper_open=False):
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a real number, got {value!r}")
-    value = float(value)
-    if not (math.isfinite(value) and value >= 0 and (value < upper if upper_open
-                                                      else value <= upper)):
-        bound = f"< {upper}" if upper_open else f"<= {upper}"
-        raise ValueError(f"{name} must be finite, >= 0 and {bound}, got {value}")
-    return value
+from cffnn._validation import check_nonnegative
 
 
 def _check_step_arrays(params, grad):
@@ -65,8 +55,8 @@ class SGD:
 
     def __init__(self, learning_rate=0.01, momentum=0.0, nesterov=False,
                  schedule="constant", power_t=0.5, n_iter_no_change=10, tol=1e-4):
-        self.learning_rate_init = _check_positive("learning_rate", learning_rate)
-        self.momentum = _check_positive("momentum", momentum, upper=1.0)
+        self.learning_rate_init = check_nonnegative("learning_rate", learning_rate)
+        self.momentum = check_nonnegative("momentum", momentum, upper=1.0)
         if not isinstance(nesterov, (bool, np.bool_)):
             raise TypeError(f"nesterov must be a bool, got {nesterov!r}")
         self.nesterov = bool(nesterov)
@@ -74,12 +64,12 @@ class SGD:
             raise ValueError(f"schedule must be one of {', '.join(self.SCHEDULES)}, "
                              f"got {schedule!r}")
         self.schedule = schedule
-        self.power_t = _check_positive("power_t", power_t)
+        self.power_t = check_nonnegative("power_t", power_t)
         if (isinstance(n_iter_no_change, bool) or not isinstance(n_iter_no_change, numbers.Integral)
                 or n_iter_no_change < 1):
             raise ValueError(f"n_iter_no_change must be an int >= 1, got {n_iter_no_change!r}")
         self.n_iter_no_change = int(n_iter_no_change)
-        self.tol = _check_positive("tol", tol)
+        self.tol = check_nonnegative("tol", tol)
         self.reset()
 
     def step(self, params, grad):
@@ -131,10 +121,10 @@ class Adam:
     """
 
     def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-8):
-        self.learning_rate = _check_positive("learning_rate", learning_rate)
-        self.beta_1 = _check_positive("beta_1", beta_1, upper=1.0, upper_open=True)
-        self.beta_2 = _check_positive("beta_2", beta_2, upper=1.0, upper_open=True)
-        self.epsilon = _check_positive("epsilon", epsilon)
+        self.learning_rate = check_nonnegative("learning_rate", learning_rate)
+        self.beta_1 = check_nonnegative("beta_1", beta_1, upper=1.0, upper_open=True)
+        self.beta_2 = check_nonnegative("beta_2", beta_2, upper=1.0, upper_open=True)
+        self.epsilon = check_nonnegative("epsilon", epsilon)
         self.reset()
 
     def step(self, params, grad):
@@ -173,13 +163,13 @@ class RPROP:
 
     def __init__(self, increase=1.2, decrease=0.5, delta_min=0.0, delta_max=50.0,
                  delta_zero=0.1):
-        self.increase = _check_positive("increase", increase)
-        self.decrease = _check_positive("decrease", decrease, upper=1.0)
+        self.increase = check_nonnegative("increase", increase)
+        self.decrease = check_nonnegative("decrease", decrease, upper=1.0)
         if self.increase < 1.0:
             raise ValueError(f"increase must be >= 1, got {self.increase}")
-        self.delta_min = _check_positive("delta_min", delta_min)
-        self.delta_max = _check_positive("delta_max", delta_max)
-        self.delta_zero = _check_positive("delta_zero", delta_zero)
+        self.delta_min = check_nonnegative("delta_min", delta_min)
+        self.delta_max = check_nonnegative("delta_max", delta_max)
+        self.delta_zero = check_nonnegative("delta_zero", delta_zero)
         if self.delta_max < self.delta_min:
             raise ValueError("delta_max must be >= delta_min")
         self.reset()
