@@ -67,8 +67,9 @@ class BuildExtWithOpenMP(build_ext):
         else:
             compile_args, link_args = flags
         if self.compiler.compiler_type != "msvc":
-            # the kernels never read errno; without this, sqrt cannot be vectorised
-            compile_args = compile_args + ["-fno-math-errno"]
+            # the kernels never read errno nor trap on floating-point exceptions; without
+            # these, loops with sqrt or with comparisons (tanh's clamp) stay scalar
+            compile_args = compile_args + ["-fno-math-errno", "-fno-trapping-math"]
         for ext in self.extensions:
             ext.extra_compile_args = list(ext.extra_compile_args) + compile_args
             ext.extra_link_args = list(ext.extra_link_args) + link_args

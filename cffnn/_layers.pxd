@@ -21,6 +21,7 @@ cdef extern from "cffnn/activations.h" nogil:
     double CFFNN_LEAKY_SLOPE
     double cffnn_sigmoid_d(double a)
     float cffnn_sigmoid_f(float a)
+    float cffnn_tanh_fast_f(float a)
     double cffnn_activate_d(int code, double a)
     float cffnn_activate_f(int code, float a)
     double cffnn_derivative_d(int code, double z, double a)
@@ -76,6 +77,9 @@ cdef inline void bias_activation(floating* z, const floating* bias,
     elif code == CFFNN_LEAKY_RELU:
         for i in range(n):
             z[i] = z[i] if z[i] > 0 else <floating> CFFNN_LEAKY_SLOPE * z[i]
+    elif code == CFFNN_TANH and floating is float:
+        for i in range(n):      # a loop of its own, so that it vectorises
+            z[i] = cffnn_tanh_fast_f(z[i])
     elif code == CFFNN_SOFTMAX:
         softmax_rows(z, n_rows, width)
     else:
@@ -96,6 +100,9 @@ cdef inline void multiply_derivative(floating* delta, const floating* z,
     if code == CFFNN_RELU:
         for i in range(n):
             delta[i] = delta[i] if z[i] > 0 else 0
+    elif code == CFFNN_TANH:
+        for i in range(n):
+            delta[i] *= 1 - z[i] * z[i]
     elif code == CFFNN_GELU:
         for i in range(n):
             if floating is float:
