@@ -19,153 +19,18 @@ available) and a DataLoader-free loop over index slices.
 """
 import argparse
 import contextlib
-import gzip
 import os
 import statistics
+import sys
 import time
 
-import numpy as np
 from threadpoolctl import threadpool_limits
 
 import cffnn
-from cffnn import reference
 
-FASHION_DIRS = ["/usr/share/dataset-fashion-mnist", "/usr/share/datasets/fashion-mnist",
-                "/usr/share/fashion-mnist"]
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-
-def load_fashion():
-    """(X float32 in [0, 1], y) of Fashion-MNIST's 60000 training images, or synthetic."""
-    for folder in FASHION_DIRS:
-        images = os.path.join(folder, "train-images-idx3-ubyte.gz")
-        labels = os.path.join(folder, "train-labels-idx1-ubyte.gz")
-        if os.path.exists(images) and os.path.exists(labels):
-            with gzip.open(images) as f:
-                X = np.frombuffer(f.read(), np.uint8, offset=16).reshape(-1, 784)
-            with gzip.open(labels) as f:
-                y = np.frombuffer(f.read(), np.uint8, offset=8).astype(np.int64)
-            return (X / np.float32(255)).astype(np.float32), y, "Fashion-MNIST"
-    rng = np.random.default_rng(0)
-    return (rng.random((60000, 784), dtype=np.float32), rng.integers(0, 10, 60000),
-            "synthetic, Fashion-MNIST's shape")
-
-
-def load_digits():
-    from sklearn.datasets import load_digits as sklearn_digits
-    data = sklearn_digits()
-    return (data.data / 16).astype(np.float32), data.target.astype(np.int64), "digits"
-
-
-def make_regression():
-    rng = np.random.default_rng(0)
-    X = rng.normal(size=(100000, 8)).astype(np.float32)
-    y = (np.sin(X[:, 0]) + X[:, 1] * X[:, 2] + 0.1 * rng.normal(size=100000))
-    return X, y.astype(np.float32), "synthetic"
-
-
-TASKS = {
-    "fashion": dict(load=load_fashion, hidden=(256, 128), activation="relu", batch=128,
-                    optimizer="adam", classify=True),
-    "digits": dict(load=load_digits, hidden=(32,), activation="relu", batch=32,
-                   optimizer="adam", classify=True),
-    "regression": dict(load=make_regression, hidden=(64, 64), activation="tanh", batch=64,
-                       optimizer="sgd", classify=False),
-}
-
-
-def cffnn_epoch(task, X, y, threads):
-    n_out = 10 if task["classify"] else 1
-    net = cffnn.Network([X.shape[1], *task["hidden"], n_out], activation=task["activation"],
-                        output="softmax" if task["classify"] else "identity",
-                        random_state=0)
-    optimizer = (cffnn.Adam(0.001) if task["optimizer"] == "adam"
-                 else cffnn.SGD(0.001, momentum=0.9))
-    epoch = [0]
-
-    def run():
-        epoch[0] += 1
-        net.fit_epoch(X, y, optimizer, batch_size=task["batch"], random_state=epoch[0],
-                      n_threads=threads)
-    return run
-
-
-def numpy_epoch(task, X, y, threads):
-    n_out = 10 if task["classify"] else 1
-    net = cffnn.Network([X.shape[1], *task["hidden"], n_out], activation=task["activation"],
-                        output="softmax" if task["classify"] else "identity",
-                        random_state=0)
-    weights, biases = [w.copy() for w in net.weights], [b.copy() for b in net.biases]
-    Y = np.eye(10, dtype=np.float32)[y] if task["classify"] else y.reshape(-1, 1)
-    output, loss = ("softmax", "log_loss") if task["classify"] else ("identity",
-                                                                      "squared_error")
-    params = weights + biases
-    state = [[np.zeros_like(p) for p in params] for _ in range(2)]
-    t = [0]
-    rng = np.random.default_rng(0)
-
-    def run():
-        order = rng.permutation(X.shape[0])
-        for start in range(0, X.shape[0], task["batch"]):
-            rows = order[start:start + task["batch"]]
-            _, grad_w, grad_b = reference.loss_and_gradient(
-                weights, biases, X[rows], Y[rows], net.activations, output, loss)
-            for i, (p, g) in enumerate(zip(params, grad_w + grad_b)):
-                if task["optimizer"] == "adam":
-                    reference.adam_step(p, g, state[0][i], state[1][i], t[0] + 1, 0.001,
-                                        0.9, 0.999, 1e-8)
-                else:
-                    reference.sgd_step(p, g, state[0][i], 0.001, 0.9, False)
-            t[0] += 1
-    return run
-
-
-def sklearn_epoch(task, X, y, threads):
-    from sklearn.neural_network import MLPClassifier, MLPRegressor
-    common = dict(hidden_layer_sizes=task["hidden"], activation=task["activation"],
-                  batch_size=task["batch"], learning_rate_init=0.001, random_state=0,
-                  solver=task["optimizer"], momentum=0.9, nesterovs_momentum=False)
-    if task["classify"]:
-        model = MLPClassifier(**common)
-        return lambda: model.partial_fit(X, y, classes=np.arange(10))
-    model = MLPRegressor(**common)
-    return lambda: model.partial_fit(X, y)
-
-
-def torch_epoch(task, X, y, threads):
-    import torch
-    torch.set_num_threads(threads)
-    n_out = 10 if task["classify"] else 1
-    act = torch.nn.ReLU if task["activation"] == "relu" else torch.nn.Tanh
-    layers, n_in = [], X.shape[1]
-    for width in task["hidden"]:
-        layers += [torch.nn.Linear(n_in, width), act()]
-        n_in = width
-    model = torch.nn.Sequential(*layers, torch.nn.Linear(n_in, n_out))
-    if task["optimizer"] == "adam":
-        try:
-            optimizer = torch.optim.Adam(model.parameters(), lr=0.001, fused=True)
-        except (RuntimeError, TypeError):
-            optimizer = torch.optim.Adam(model.parameters(), lr=0.001)
-    else:
-        optimizer = torch.optim.SGD(model.parameters(), lr=0.001, momentum=0.9)
-    X_t = torch.from_numpy(X)
-    y_t = torch.from_numpy(y) if task["classify"] else torch.from_numpy(y).reshape(-1, 1)
-    loss_fn = torch.nn.CrossEntropyLoss() if task["classify"] else torch.nn.MSELoss()
-    generator = torch.Generator().manual_seed(0)
-
-    def run():
-        order = torch.randperm(X.shape[0], generator=generator)
-        for start in range(0, X.shape[0], task["batch"]):
-            rows = order[start:start + task["batch"]]
-            optimizer.zero_grad()
-            loss_fn(model(X_t[rows]), y_t[rows]).backward()
-            optimizer.step()
-    return run
-
-
-IMPLEMENTATIONS = {"cffnn": cffnn_epoch, "numpy": numpy_epoch, "sklearn": sklearn_epoch,
-                   "torch": torch_epoch}
-
+from benchmarks.training import IMPLEMENTATIONS, TASKS  # noqa: E402
 
 def median_epoch(run, repeat):
     run()                                         # warm-up epoch
