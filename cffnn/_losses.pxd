@@ -20,8 +20,6 @@ cdef extern from "cffnn/losses.h" nogil:
         CFFNN_SQUARED_ERROR
         CFFNN_BINARY_LOG_LOSS
         CFFNN_LOG_LOSS
-    double cffnn_logsumexp_d(const double* a, Py_ssize_t width)
-    double cffnn_logsumexp_f(const float* a, Py_ssize_t width)
 
 cdef extern from "cffnn/activations.h" nogil:
     double cffnn_log1pexp_d(double a)
@@ -41,8 +39,8 @@ cdef inline double loss_and_output_delta(
     cdef Py_ssize_t i, k
     cdef floating* a
     cdef const floating* y
-    cdef floating z, g
-    cdef double w, row_loss, total = 0.0, lse, y_sum, gz_sum
+    cdef floating z, g, row_max
+    cdef double w, row_loss, total = 0.0, y_sum, gz_sum, exp_sum
     for i in range(n_rows):
         a = logits + i * width
         y = targets + i * width
@@ -57,16 +55,26 @@ cdef inline double loss_and_output_delta(
                     row_loss += cffnn_log1pexp_d(a[k]) - y[k] * a[k]
                     a[k] = w * (cffnn_sigmoid_d(a[k]) - y[k])
         elif loss == CFFNN_LOG_LOSS:                 # softmax output
-            if floating is float:
-                lse = cffnn_logsumexp_f(a, width)
-            else:
-                lse = cffnn_logsumexp_d(a, width)
+            # l = sum_k y_k (lse - a_k) = y_sum log(s) + sum_k y_k (m - a_k), with
+            # m = max a, s = sum_k e_k, e_k = exp(a_k - m) <= 1: one exp per logit, in
+            # the data's dtype, and e_k / s is then the softmax probability of the delta.
+            row_max = a[0]
+            for k in range(1, width):
+                if a[k] > row_max:
+                    row_max = a[k]
             y_sum = 0.0
+            exp_sum = 0.0
             for k in range(width):
-                row_loss += y[k] * (lse - a[k])
                 y_sum += y[k]
+                row_loss += y[k] * (row_max - a[k])
+                if floating is float:
+                    a[k] = expf(a[k] - row_max)
+                else:
+                    a[k] = exp(a[k] - row_max)
+                exp_sum += a[k]
+            row_loss += y_sum * log(exp_sum)
             for k in range(width):
-                a[k] = <floating> (w * (exp(a[k] - lse) * y_sum - y[k]))
+                a[k] = <floating> (w * (a[k] / exp_sum * y_sum - y[k]))
         elif output == CFFNN_SOFTMAX:                # softmax + squared_error
             softmax_rows(a, 1, width)
             gz_sum = 0.0
