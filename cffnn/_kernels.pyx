@@ -81,6 +81,8 @@ DEF PARALLEL_MIN_MACS = 1000000     # below this many multiply-adds a team costs
 DEF GRADIENT_ROWS = 128             # rows of dW per weight-gradient task: fixed, as above
 DEF MAX_LAYERS = 64                 # per-block pointer arrays live on the stack
 DEF ROW_KERNEL_MAX_ROWS = 4         # up to this many rows, rowkernel.h instead of GEMM
+DEF UPDATE_CHUNK = 16384            # parameters per chunk of the optimiser update
+DEF PARALLEL_MIN_PARAMS = 131072    # smaller networks update on one thread
 
 MAX_N_LAYERS = MAX_LAYERS
 
@@ -523,6 +525,75 @@ cdef inline bint all_finite(const floating* values, Py_ssize_t n) noexcept nogil
         return cffnn_all_finite_in_d(values, n, False, 0, 0)
 
 
+cdef bint chunks_finite(const floating* values, Py_ssize_t n, int* chunk_ok,
+                        int team) noexcept nogil:
+    """True when all n values are finite; checked UPDATE_CHUNK at a time on `team`."""
+    cdef Py_ssize_t chunk, n_chunks = (n + UPDATE_CHUNK - 1) // UPDATE_CHUNK
+    cdef bint ok = True
+    if team == 1:
+        return all_finite(values, n)
+    for chunk in prange(n_chunks, schedule='static', num_threads=team):
+        chunk_ok[chunk] = all_finite(values + chunk * UPDATE_CHUNK,
+                                     min(UPDATE_CHUNK, n - chunk * UPDATE_CHUNK))
+    for chunk in range(n_chunks):
+        ok = ok and chunk_ok[chunk]
+    return ok
+
+
+cdef bint update_chunk(OptimizerSettings* optimizer, const floating* params,
+                       floating* grad, floating* state_a, floating* state_b,
+                       Py_ssize_t start, Py_ssize_t n) noexcept nogil:
+    """The optimiser's update of parameters [start, start + n), new values into grad's
+    slots; True when they are all finite."""
+    cdef double step_size
+    if optimizer.kind == OPTIMIZER_SGD:
+        sgd_update(params + start, grad + start, state_a + start, grad + start, n,
+                   <floating> optimizer.learning_rate, <floating> optimizer.momentum,
+                   optimizer.nesterov)
+    elif optimizer.kind == OPTIMIZER_RPROP:
+        rprop_update(params + start, grad + start, state_b + start, state_a + start,
+                     grad + start, n, <floating> optimizer.increase,
+                     <floating> optimizer.decrease, <floating> optimizer.delta_min,
+                     <floating> optimizer.delta_max)
+    else:
+        # lr sqrt(1 - b2^t) / (1 - b1^t), t already counts this step
+        step_size = (optimizer.learning_rate * (1 - c_pow(optimizer.beta_2, optimizer.t)) ** 0.5
+                     / (1 - c_pow(optimizer.beta_1, optimizer.t)))
+        adam_update(params + start, grad + start, state_a + start, state_b + start,
+                    grad + start, n, <floating> step_size, <floating> optimizer.beta_1,
+                    <floating> (1 - optimizer.beta_1), <floating> optimizer.beta_2,
+                    <floating> (1 - optimizer.beta_2), <floating> optimizer.epsilon)
+    return all_finite(grad + start, n)
+
+
+cdef bint update_chunks(OptimizerSettings* optimizer, const floating* params,
+                        floating* grad, floating* state_a, floating* state_b,
+                        Py_ssize_t n, int* chunk_ok, int team) noexcept nogil:
+    """update_chunk over all parameters, UPDATE_CHUNK at a time on `team`."""
+    cdef Py_ssize_t chunk, n_chunks = (n + UPDATE_CHUNK - 1) // UPDATE_CHUNK
+    cdef bint ok = True
+    if team == 1:
+        return update_chunk(optimizer, params, grad, state_a, state_b, 0, n)
+    for chunk in prange(n_chunks, schedule='static', num_threads=team):
+        chunk_ok[chunk] = update_chunk(optimizer, params, grad, state_a, state_b,
+                                       chunk * UPDATE_CHUNK,
+                                       min(UPDATE_CHUNK, n - chunk * UPDATE_CHUNK))
+    for chunk in range(n_chunks):
+        ok = ok and chunk_ok[chunk]
+    return ok
+
+
+cdef void copy_chunks(floating* target, const floating* source, Py_ssize_t n,
+                      int team) noexcept nogil:
+    cdef Py_ssize_t chunk, n_chunks = (n + UPDATE_CHUNK - 1) // UPDATE_CHUNK
+    if team == 1:
+        memcpy(target, source, n * sizeof(floating))
+        return
+    for chunk in prange(n_chunks, schedule='static', num_threads=team):
+        memcpy(target + chunk * UPDATE_CHUNK, source + chunk * UPDATE_CHUNK,
+               min(UPDATE_CHUNK, n - chunk * UPDATE_CHUNK) * sizeof(floating))
+
+
 cdef int epoch_loop(const Layout* net, floating* params, Py_ssize_t n_params,
                     const floating* x, const floating* y, const double* sample_weight,
                     double weight_scale, const Py_ssize_t* order, Py_ssize_t n_rows,
@@ -539,7 +610,7 @@ cdef int epoch_loop(const Layout* net, floating* params, Py_ssize_t n_params,
     """
     cdef Py_ssize_t n_in = net.sizes[0], n_out = net.sizes[net.n_layers]
     cdef Py_ssize_t start, stop, rows, r, k, i, batch
-    cdef double batch_weight, batch_loss, step_size
+    cdef double batch_weight, batch_loss
     cdef const floating* batch_x
     cdef const floating* batch_y
     cdef const double* batch_weights
@@ -550,6 +621,13 @@ cdef int epoch_loop(const Layout* net, floating* params, Py_ssize_t n_params,
     cdef floating* gathered_x = NULL
     cdef floating* gathered_y = NULL
     cdef double* gathered_weights = NULL
+    # the update, its checks and the copy, over UPDATE_CHUNK-parameter chunks: on a team
+    # only for large networks (elementwise work, so results do not depend on the team)
+    cdef Py_ssize_t n_chunks = (n_params + UPDATE_CHUNK - 1) // UPDATE_CHUNK
+    cdef int update_team = 1
+    if n_threads > 1 and n_params >= PARALLEL_MIN_PARAMS:
+        update_team = <int> min(<Py_ssize_t> n_threads, n_chunks)
+    cdef int* chunk_ok = <int*> malloc(n_chunks * sizeof(int))
     if order != NULL:
         gathered_x = <floating*> malloc(batch_size * n_in * sizeof(floating))
         gathered_y = <floating*> malloc(batch_size * n_out * sizeof(floating))
@@ -557,7 +635,7 @@ cdef int epoch_loop(const Layout* net, floating* params, Py_ssize_t n_params,
     result.loss_sum = 0.0
     result.weight_sum = 0.0
     result.layer = -1
-    if (workspace == NULL or grad == NULL or (order != NULL and (
+    if (workspace == NULL or grad == NULL or chunk_ok == NULL or (order != NULL and (
             gathered_x == NULL or gathered_y == NULL or gathered_weights == NULL))):
         status = EPOCH_NO_MEMORY
     # BLAS is held at one thread for the whole epoch: a restore to n threads after every
@@ -598,7 +676,7 @@ cdef int epoch_loop(const Layout* net, floating* params, Py_ssize_t n_params,
                 status = EPOCH_NO_MEMORY
             elif batch_loss - batch_loss != 0:
                 status = EPOCH_NONFINITE_LOSS
-            elif not all_finite(grad, n_params):
+            elif not chunks_finite(grad, n_params, chunk_ok, update_team):
                 status = EPOCH_NONFINITE_GRADIENT
                 for k in range(net.n_layers):
                     if not all_finite(grad + net.weight_offsets[k],
@@ -607,32 +685,15 @@ cdef int epoch_loop(const Layout* net, floating* params, Py_ssize_t n_params,
                         result.layer = k
                         break
             else:
+                if optimizer.kind == OPTIMIZER_ADAM:
+                    optimizer.t += 1
                 # the new parameters go into grad's buffer (each element of grad is read
                 # before its slot is written), and are copied over only if all finite
-                if optimizer.kind == OPTIMIZER_SGD:
-                    sgd_update(params, grad, state_a, grad, n_params,
-                               <floating> optimizer.learning_rate,
-                               <floating> optimizer.momentum, optimizer.nesterov)
-                elif optimizer.kind == OPTIMIZER_RPROP:
-                    rprop_update(params, grad, state_b, state_a, grad, n_params,
-                                 <floating> optimizer.increase, <floating> optimizer.decrease,
-                                 <floating> optimizer.delta_min,
-                                 <floating> optimizer.delta_max)
-                else:
-                    optimizer.t += 1
-                    step_size = (optimizer.learning_rate
-                                 * (1 - c_pow(optimizer.beta_2, optimizer.t)) ** 0.5
-                                 / (1 - c_pow(optimizer.beta_1, optimizer.t)))
-                    adam_update(params, grad, state_a, state_b, grad, n_params,
-                                <floating> step_size, <floating> optimizer.beta_1,
-                                <floating> (1 - optimizer.beta_1),
-                                <floating> optimizer.beta_2,
-                                <floating> (1 - optimizer.beta_2),
-                                <floating> optimizer.epsilon)
-                if not all_finite(grad, n_params):
+                if not update_chunks(optimizer, params, grad, state_a, state_b, n_params,
+                                     chunk_ok, update_team):
                     status = EPOCH_NONFINITE_UPDATE
                 else:
-                    memcpy(params, grad, n_params * sizeof(floating))
+                    copy_chunks(params, grad, n_params, update_team)
                     result.loss_sum += batch_loss * batch_weight * weight_scale
                     result.weight_sum += batch_weight * weight_scale
         if status == EPOCH_OK:
@@ -643,6 +704,7 @@ cdef int epoch_loop(const Layout* net, floating* params, Py_ssize_t n_params,
     result.minibatch = batch
     free(workspace)
     free(grad)
+    free(chunk_ok)
     free(gathered_x)
     free(gathered_y)
     free(gathered_weights)

@@ -105,6 +105,26 @@ def test_same_seed_gives_bit_identical_parameters_whatever_the_thread_count(dtyp
     np.testing.assert_array_equal(results[0], results[2])
 
 
+@pytest.mark.parametrize("make_optimizer", [lambda: cffnn.Adam(0.001),
+                                            lambda: cffnn.SGD(0.01, momentum=0.9),
+                                            cffnn.RPROP])
+def test_large_network_update_on_a_team_is_bit_identical(make_optimizer):
+    """Over 131072 parameters the optimiser update itself runs on the team."""
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(1024, 300)).astype(np.float32)
+    y = rng.integers(0, 10, 1024)
+    results = []
+    for n_threads in (1, 2):
+        net = cffnn.Network([300, 512, 10], dtype=np.float32, random_state=0)
+        assert net.n_params > 131072
+        optimizer = make_optimizer()
+        for epoch in range(2):
+            net.fit_epoch(X, y, optimizer, batch_size=512, random_state=epoch,
+                          n_threads=n_threads)
+        results.append(net.params.copy())
+    np.testing.assert_array_equal(results[0], results[1])
+
+
 def test_float32_training_stays_float32():
     X, y, _ = make_problem()
     net = cffnn.Network([5, 8, 3], dtype=np.float32, random_state=0)
