@@ -655,10 +655,14 @@ cdef int epoch_loop(const Layout* net, floating* params, Py_ssize_t n_params,
             batch_y = y + start * n_out
             batch_weights = NULL if sample_weight == NULL else sample_weight + start
         else:
+            # plain loops, not memcpy: rows are short (64 + 10 values for digits), where a
+            # call per row cost more than the copy (~0.1 ms of a 1.4 ms digits epoch)
             for r in range(rows):
                 i = order[start + r]
-                memcpy(gathered_x + r * n_in, x + i * n_in, n_in * sizeof(floating))
-                memcpy(gathered_y + r * n_out, y + i * n_out, n_out * sizeof(floating))
+                for k in range(n_in):
+                    gathered_x[r * n_in + k] = x[i * n_in + k]
+                for k in range(n_out):
+                    gathered_y[r * n_out + k] = y[i * n_out + k]
                 if sample_weight != NULL:
                     gathered_weights[r] = sample_weight[i]
             batch_x = gathered_x
