@@ -501,6 +501,18 @@ EPOCH_STATUS = {EPOCH_NONFINITE_LOSS: "loss", EPOCH_NONFINITE_GRADIENT: "gradien
                 EPOCH_NONFINITE_UPDATE: "update"}
 
 
+cdef bint flush_subnormals = True
+
+
+def set_flush_subnormals(bint flush):
+    """Whether fit_epoch flushes subnormal floats to zero (default True); returns the
+    previous setting. For benchmarks/subnormals.py, which shows what flushing saves."""
+    global flush_subnormals
+    previous = flush_subnormals
+    flush_subnormals = flush
+    return previous
+
+
 cdef struct OptimizerSettings:
     int kind                    # OPTIMIZER_SGD, OPTIMIZER_ADAM or OPTIMIZER_RPROP
     double learning_rate        # SGD, Adam
@@ -644,7 +656,9 @@ cdef int epoch_loop(const Layout* net, floating* params, Py_ssize_t n_params,
     cdef long long blas_threads = limit_blas_threads()
     # subnormal optimiser state (Adam's moments) flushed to zero on this thread, where
     # the updates run (include/cffnn/fpmode.h); the caller's mode is restored below
-    cdef unsigned int fp_mode = cffnn_flush_subnormals_begin()
+    cdef unsigned int fp_mode = 0
+    if flush_subnormals:
+        fp_mode = cffnn_flush_subnormals_begin()
     batch = 0
     start = 0
     while status == EPOCH_OK and start < n_rows:
@@ -703,7 +717,8 @@ cdef int epoch_loop(const Layout* net, floating* params, Py_ssize_t n_params,
         if status == EPOCH_OK:
             batch += 1
             start = stop
-    cffnn_flush_subnormals_end(fp_mode)
+    if flush_subnormals:
+        cffnn_flush_subnormals_end(fp_mode)
     restore_blas_threads(blas_threads)
     result.minibatch = batch
     free(workspace)
