@@ -1,5 +1,5 @@
 # cython: boundscheck=False, wraparound=False, cdivision=True, initializedcheck=False
-"""Compiled forward pass, loss and backpropagation of a dense network.
+"""Compiled forward pass, loss, backpropagation and training epoch of a dense network.
 
 Maths (DESIGN.md): for layers k = 0..L-1 with W[k] of shape (n_k, n_{k+1}),
 
@@ -23,6 +23,8 @@ Design:
   rows of dW[k] (each task owns whole rows of the gradient: no reduction, no race, and
   a partition that does not depend on the team either).
 - Small work (under PARALLEL_MIN_MACS multiply-adds, or one block) never starts a team.
+- An epoch (epoch_loop) is minibatches of the above plus the optimiser's fused update
+  (_optimizers.pxd), all without the GIL, in one workspace allocated per epoch.
 - Callers (cffnn/network.py) have validated shapes, dtypes, finiteness and that every
   dimension fits in a C int; the nogil loops never raise (allocation failure is reported
   by a status code, turned into MemoryError by CompiledNetwork).
