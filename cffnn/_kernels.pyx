@@ -387,14 +387,14 @@ cdef int train_all(const Layout* net, const floating* params, const floating* x,
     cdef Py_ssize_t n_blocks = (n_rows + rows_per_block - 1) // rows_per_block
     cdef int team = team_size(net, n_rows, n_threads)
     cdef long long blas_threads
-    cdef Py_ssize_t n_weight_rows = 0
+    cdef Py_ssize_t n_weight_rows = 0, n_activations = 0, n_tasks = 0
     cdef floating* activations[MAX_LAYERS]
     cdef floating* deltas[MAX_LAYERS]
     cdef floating* preactivations[MAX_LAYERS]
-    cdef Py_ssize_t n_tasks = 0
     cdef void* allocated = NULL
     for k in range(L):
         n_weight_rows += net.sizes[k]
+        n_activations += net.sizes[k + 1]
         n_tasks += (net.sizes[k] + GRADIENT_ROWS - 1) // GRADIENT_ROWS
     if workspace == NULL:
         allocated = malloc(train_workspace_bytes(net, n_rows, sizeof(floating)))
@@ -404,9 +404,6 @@ cdef int train_all(const Layout* net, const floating* params, const floating* x,
     cdef double* block_losses = <double*> workspace
     cdef double* penalty_rows = block_losses + (n_rows + MIN_BLOCK_ROWS - 1) // MIN_BLOCK_ROWS
     cdef double* bias_sums = penalty_rows + n_weight_rows
-    cdef Py_ssize_t n_activations = 0
-    for k in range(L):
-        n_activations += net.sizes[k + 1]
 
     cdef floating* cursor = <floating*> (bias_sums + n_activations)
     for k in range(L):

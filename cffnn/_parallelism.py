@@ -5,9 +5,12 @@ and the process's CPU affinity and cgroup quota; -1 = every usable core; -k = al
 k - 1; a positive k = k threads; 0 is an error. The kernels themselves start no team
 for small work, whatever is asked.
 """
+import contextlib
 import math
 import numbers
 import os
+
+from threadpoolctl import threadpool_limits
 
 from cffnn import _threads
 from cffnn._blas_threads import find_blas_thread_functions
@@ -74,7 +77,12 @@ _threads.set_blas_thread_functions(_blas_pairs)
 _ALL_BLAS_HELD_FROM_C = _ALL_BLAS_HELD_FROM_C and len(_blas_pairs) <= _threads.MAX_BLAS_LIBRARIES
 
 
-def needs_blas_limits(n_threads):
-    """True when a kernel call on n_threads must hold BLAS at one thread from Python
-    (threadpoolctl.threadpool_limits): only for a BLAS the kernels cannot hold from C."""
-    return n_threads > 1 and not _ALL_BLAS_HELD_FROM_C
+_NO_LIMITS = contextlib.nullcontext()   # reusable: no allocation on the fast path
+
+
+def blas_limits(n_threads):
+    """Context for a kernel call on n_threads: holds BLAS at one thread from Python
+    (threadpoolctl) only for a BLAS the kernels cannot hold from C, else does nothing."""
+    if n_threads > 1 and not _ALL_BLAS_HELD_FROM_C:
+        return threadpool_limits(limits=1, user_api="blas")
+    return _NO_LIMITS

@@ -8,13 +8,11 @@ converts inputs once, then hands raw buffers to cffnn._kernels.
 """
 import math
 import numbers
-from contextlib import nullcontext
 
 import numpy as np
-from threadpoolctl import threadpool_limits
 
 from cffnn import _kernels
-from cffnn._parallelism import effective_n_threads, needs_blas_limits
+from cffnn._parallelism import blas_limits, effective_n_threads
 from cffnn.optimizers import RPROP, SGD, Adam, _state_like
 from cffnn._validation import (
     INT_MAX, check_alpha, check_features, check_nonnegative, check_sample_weight,
@@ -167,10 +165,7 @@ class Network:
         X = check_features(X, self.dtype, self.layer_sizes[0])
         n_threads = effective_n_threads(n_threads)
         out = np.empty((X.shape[0], self.layer_sizes[-1]), dtype=self.dtype)
-        if needs_blas_limits(n_threads):
-            with threadpool_limits(limits=1, user_api="blas"):
-                self._compiled.forward(X, out, n_threads)
-        else:
+        with blas_limits(n_threads):
             self._compiled.forward(X, out, n_threads)
         return out
 
@@ -185,8 +180,7 @@ class Network:
         X, Y, weights, inv_weight_sum, alpha_over_weight_sum = self._check_fit_inputs(
             X, Y, alpha, sample_weight)
         n_threads = effective_n_threads(n_threads)
-        with threadpool_limits(limits=1, user_api="blas") if needs_blas_limits(n_threads) \
-                else nullcontext():
+        with blas_limits(n_threads):
             return self._compiled.loss(X, Y, weights, inv_weight_sum, alpha_over_weight_sum,
                                        n_threads)
 
@@ -199,8 +193,7 @@ class Network:
             X, Y, alpha, sample_weight)
         n_threads = effective_n_threads(n_threads)
         grad = np.empty_like(self._params)
-        with threadpool_limits(limits=1, user_api="blas") if needs_blas_limits(n_threads) \
-                else nullcontext():
+        with blas_limits(n_threads):
             loss = self._compiled.loss_and_gradient(
                 X, Y, weights, inv_weight_sum, alpha_over_weight_sum, grad, n_threads)
         return loss, grad
@@ -243,8 +236,7 @@ class Network:
                             f"got {type(optimizer).__name__}")
         n_threads = effective_n_threads(n_threads)
         self._epochs_run += 1
-        with threadpool_limits(limits=1, user_api="blas") if needs_blas_limits(n_threads) \
-                else nullcontext():
+        with blas_limits(n_threads):
             status, loss_sum, weight_sum, minibatch, layer, t = self._compiled.fit_epoch(
                 X, Y, weights, scale, order, batch_size, alpha, kind, optimizer, *states,
                 n_threads)
@@ -284,8 +276,7 @@ class Network:
         def loss_and_gradient(flat):
             self._params[...] = flat
             grad = np.empty_like(self._params)   # scipy may keep the previous one
-            with threadpool_limits(limits=1, user_api="blas") \
-                    if needs_blas_limits(n_threads) else nullcontext():
+            with blas_limits(n_threads):
                 loss = self._compiled.loss_and_gradient(
                     X, Y, weights, inv_weight_sum, alpha_over_weight_sum, grad, n_threads)
             return loss, grad.astype(np.float64, copy=False)
