@@ -101,9 +101,9 @@ def _one_hot(labels, dtype, n_samples, n_classes):
     if labels.min() < 0 or labels.max() >= n_classes:
         raise ValueError(f"class indices in Y must be in [0, {n_classes}), got values in "
                          f"[{labels.min()}, {labels.max()}]")
-    one_hot = np.zeros((n_samples, n_classes), dtype=dtype)
-    one_hot[np.arange(n_samples), labels.astype(np.intp)] = 1
-    return one_hot
+    encoded = np.zeros((n_samples, n_classes), dtype=dtype)
+    encoded[np.arange(n_samples), labels.astype(np.intp)] = 1
+    return encoded
 
 
 def check_sample_weight(sample_weight, n_samples):
