@@ -771,7 +771,8 @@ cdef class CompiledNetwork:
         if self.typenum not in (cnp.NPY_FLOAT32, cnp.NPY_FLOAT64):
             raise ValueError("internal error: params must be float32 or float64")
         self.layout.n_layers = n_layers
-        self.layout.sizes = <const Py_ssize_t*> data_of(sizes, n_layers + 1, -1, cnp.NPY_INTP, "sizes")
+        self.layout.sizes = <const Py_ssize_t*> data_of(sizes, n_layers + 1, -1, cnp.NPY_INTP,
+                                                        "sizes")
         self.layout.codes = <const int*> data_of(codes, n_layers, -1, cnp.NPY_INT, "codes")
         self.layout.weight_offsets = <const Py_ssize_t*> data_of(
             weight_offsets, n_layers, -1, cnp.NPY_INTP, "weight_offsets")

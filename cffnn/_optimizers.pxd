@@ -11,8 +11,9 @@
 # parameters go to `out`, which may be `params` itself (the epoch loop writes them aside
 # and checks them with checks.h before copying, so that a diverging step can be refused).
 # The loops have no branches or flags, so that the compiler vectorises them (a finiteness
-# flag inside made Adam's loop scalar: ~10 cycles per parameter). Arithmetic is in the parameters' dtype, in the order of scikit-learn's
-# NumPy code, with scalar coefficients (1 - b1 among them) formed in double by the caller.
+# flag inside made Adam's loop scalar: ~10 cycles per parameter). Arithmetic is in the
+# parameters' dtype, in the order of scikit-learn's NumPy code, with scalar coefficients
+# (1 - b1 among them) formed in double by the caller.
 
 from cython cimport floating
 from libc.math cimport sqrt, sqrtf

@@ -218,8 +218,10 @@ class Network:
         """
         X, Y, weights, scale, alpha = self._check_epoch_inputs(X, Y, alpha, sample_weight)
         batch_size = _check_batch_size(batch_size, X.shape[0])
-        order = (_check_random_state(random_state).permutation(X.shape[0]).astype(np.intp, copy=False)
-                 if shuffle else None)
+        order = None
+        if shuffle:
+            order = _check_random_state(random_state).permutation(X.shape[0])
+            order = order.astype(np.intp, copy=False)
         if isinstance(optimizer, SGD):
             optimizer.velocity = _state_like(optimizer.velocity, self._params)
             kind, states = "sgd", (optimizer.velocity, None)

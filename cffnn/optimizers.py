@@ -65,8 +65,8 @@ class SGD:
                              f"got {schedule!r}")
         self.schedule = schedule
         self.power_t = check_nonnegative("power_t", power_t)
-        if (isinstance(n_iter_no_change, bool) or not isinstance(n_iter_no_change, numbers.Integral)
-                or n_iter_no_change < 1):
+        if (isinstance(n_iter_no_change, bool)
+                or not isinstance(n_iter_no_change, numbers.Integral) or n_iter_no_change < 1):
             raise ValueError(f"n_iter_no_change must be an int >= 1, got {n_iter_no_change!r}")
         self.n_iter_no_change = int(n_iter_no_change)
         self.tol = check_nonnegative("tol", tol)
