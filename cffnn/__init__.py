@@ -12,6 +12,17 @@ from cffnn._config import show_config
 from cffnn.gradcheck import check_gradient
 from cffnn.network import DivergenceError, Network
 from cffnn.optimizers import RPROP, SGD, Adam
+from cffnn.persistence import ModelFileError, load
 
-__all__ = ["Adam", "DivergenceError", "Network", "RPROP", "SGD", "check_gradient",
-           "show_config", "__version__"]
+__all__ = ["Adam", "DivergenceError", "MLPClassifier", "MLPRegressor", "ModelFileError",
+           "Network", "RPROP", "SGD", "check_gradient", "load", "show_config",
+           "__version__"]
+
+
+def __getattr__(name):
+    """The estimators import scikit-learn, so they load on first use: ``import cffnn``
+    stays quick for code that only needs Network."""
+    if name in ("MLPClassifier", "MLPRegressor"):
+        from cffnn import estimators
+        return getattr(estimators, name)
+    raise AttributeError(f"module 'cffnn' has no attribute {name!r}")

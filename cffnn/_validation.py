@@ -129,7 +129,7 @@ def check_sample_weight(sample_weight, n_samples):
         raise ValueError("sample_weight must be non-negative")
     scale = float(weights.max())
     if not scale > 0:
-        raise ValueError("sample_weight must have a positive sum (all weights are 0)")
+        raise ValueError("sample_weight must have a positive sum, but every weight is zero")
     weights /= scale
     return weights, scale
 

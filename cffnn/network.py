@@ -257,13 +257,16 @@ class Network:
         return loss_sum / weight_sum if weight_sum > 0 else float("nan")
 
     def fit_lbfgs(self, X, Y, alpha=0.0, sample_weight=None, max_iter=200, max_fun=15000,
-                  tol=1e-4, n_threads=None):
+                  tol=1e-4, n_threads=None, callback=None):
         """Minimise ``loss`` over all of (X, Y) with L-BFGS-B (scipy.optimize.minimize,
         as scikit-learn's lbfgs solver: maxiter=max_iter, maxfun=max_fun, gtol=tol).
 
         Each evaluation is one compiled ``loss_and_gradient``; the only copies are the
         ones scipy forces (its float64 x into params, and a float32 gradient to float64).
         The network ends at scipy's solution; returns scipy's OptimizeResult.
+        callback is passed to scipy: after each iteration it is called with the current
+        x, or with scipy's intermediate OptimizeResult (``nit``, ``fun``) when its one
+        parameter is named ``intermediate_result``.
         """
         from scipy.optimize import minimize
 
@@ -284,7 +287,7 @@ class Network:
             return loss, grad.astype(np.float64, copy=False)
 
         result = minimize(loss_and_gradient, self._params.astype(np.float64), jac=True,
-                          method="L-BFGS-B",
+                          method="L-BFGS-B", callback=callback,
                           options={"maxiter": int(max_iter), "maxfun": int(max_fun),
                                    "gtol": tol})
         self._params[...] = result.x
@@ -319,8 +322,11 @@ def _aligned_empty(n, dtype, alignment=64):
     return raw[start:start + n]
 
 
-class DivergenceError(FloatingPointError):
-    """Training produced a non-finite loss, gradient or parameter (see fit_epoch)."""
+class DivergenceError(FloatingPointError, ValueError):
+    """Training produced a non-finite loss, gradient or parameter (see fit_epoch).
+
+    A ValueError too, so that code written for scikit-learn (whose MLP raises ValueError
+    for non-finite weights) catches it."""
 
 
 def _check_batch_size(batch_size, n_samples):
