@@ -14,7 +14,6 @@ import numpy as np
 import scipy.sparse
 from sklearn.base import BaseEstimator
 from sklearn.exceptions import ConvergenceWarning, NotFittedError
-from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import validate_data
 
@@ -173,6 +172,8 @@ class BaseMLP(BaseEstimator):
             Y_val, labels_val = self._prepare_validation_targets(y_val)
             validation = (X_val, Y_val, labels_val, None)
         elif self.early_stopping:
+            from sklearn.model_selection import train_test_split   # training only
+
             stratify = labels if self._stratify_split() else None
             train, val = train_test_split(np.arange(X.shape[0]), random_state=self._random_state,
                                           test_size=self.validation_fraction, stratify=stratify)

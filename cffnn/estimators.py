@@ -18,7 +18,6 @@ averages them, while its gradient does not: its issue #8349); sparse X is densif
 """
 import numpy as np
 from sklearn.base import ClassifierMixin, RegressorMixin
-from sklearn.metrics import accuracy_score, r2_score
 from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils.multiclass import (
     _check_partial_fit_first_call, check_classification_targets, type_of_target,
@@ -238,6 +237,8 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
         return self.classes_[np.argmax(output, axis=1)]
 
     def _score_output(self, output, labels, sample_weight):
+        from sklearn.metrics import accuracy_score   # scoring only
+
         if not np.isfinite(output).all():
             return np.nan
         return accuracy_score(labels, self._labels_from_output(output),
@@ -340,6 +341,8 @@ class MLPRegressor(RegressorMixin, BaseMLP):
         return (y.reshape(-1, 1) if y.ndim == 1 else y), y
 
     def _score_output(self, output, labels, sample_weight):
+        from sklearn.metrics import r2_score   # scoring only
+
         if not np.isfinite(output).all():
             return np.nan
         prediction = output.ravel() if output.shape[1] == 1 else output
