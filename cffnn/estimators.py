@@ -157,7 +157,7 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
             raise ValueError("Multioutput target data is not supported with label "
                              "binarization")
         multilabel = y_type == "multilabel-indicator"
-        if first_pass:
+        if first_pass or not hasattr(self, "_multilabel"):   # (or coefs_ set by the user)
             self._multilabel = multilabel
         elif multilabel != self._multilabel:
             raise ValueError("y is " + ("multilabel" if multilabel else "not multilabel")
