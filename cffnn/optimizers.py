@@ -28,10 +28,15 @@ def _check_step_arrays(params, grad):
     return grad
 
 
-def _state_like(state, params):
-    """state if it already matches params, else zeros of params' shape and dtype."""
-    if state is None or state.shape != params.shape or state.dtype != params.dtype:
-        return np.zeros_like(params)
+def _state_like(state, params, fill=0.0):
+    """state if it is a writable C-contiguous array matching params; a writable copy if it
+    matches but is read-only or strided (a memory-mapped model, say); else params' shape
+    and dtype filled with `fill`. The compiled updates write into what this returns."""
+    if (not isinstance(state, np.ndarray) or state.shape != params.shape
+            or state.dtype != params.dtype):
+        return np.full_like(params, fill)
+    if not (state.flags.writeable and state.flags.c_contiguous and state.flags.aligned):
+        return np.array(state, order="C")
     return state
 
 
@@ -175,11 +180,13 @@ class RPROP:
         self.reset()
 
     def _prepare(self, params):
-        """Create the state for params if it does not match them yet."""
-        if self.step_sizes is None or self.step_sizes.shape != params.shape \
-                or self.step_sizes.dtype != params.dtype:
-            self.step_sizes = np.full_like(params, self.delta_zero)
-            self.previous_grad = np.zeros_like(params)
+        """State for params: kept when it matches them (copied if read-only), else fresh."""
+        if not all(isinstance(state, np.ndarray) and state.shape == params.shape
+                   and state.dtype == params.dtype
+                   for state in (self.step_sizes, self.previous_grad)):
+            self.step_sizes = self.previous_grad = None
+        self.step_sizes = _state_like(self.step_sizes, params, fill=self.delta_zero)
+        self.previous_grad = _state_like(self.previous_grad, params)
 
     def step(self, params, grad):
         """params (n_params,) += the update for the full-batch grad (n_params,), in place."""

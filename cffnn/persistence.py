@@ -73,11 +73,18 @@ def load(path):
     with open(path, "rb") as file:
         content = file.read()
     try:
-        with np.load(io.BytesIO(content), allow_pickle=False) as archive:
+        archive = np.load(io.BytesIO(content), allow_pickle=False)
+        if not isinstance(archive, np.lib.npyio.NpzFile):   # a bare .npy file
+            raise ValueError("not an .npz archive")
+        with archive:
             arrays = {name: archive[name] for name in archive.files}
     except (ValueError, OSError, EOFError, KeyError, zipfile.BadZipFile,
             NotImplementedError, RuntimeError) as error:
         raise ModelFileError(f"{path}: not a readable cffnn model file ({error})") from None
+    for name, value in arrays.items():
+        if not isinstance(value, np.ndarray):   # a zip member that is not .npy
+            raise ModelFileError(f"{path}: not a readable cffnn model file (entry {name!r} "
+                                 f"is not an array)")
     return _build(arrays, path)
 
 
@@ -101,8 +108,8 @@ def _build(arrays, path):
         fail("not a cffnn model file (no metadata entry)")
     try:
         metadata = json.loads(arrays["metadata"].tobytes().decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        fail(f"damaged metadata ({error})")
+    except (ValueError, RecursionError) as error:   # bad UTF-8, bad or too deep JSON
+        fail(f"damaged metadata ({type(error).__name__}: {error})")
     if not isinstance(metadata, dict) or metadata.get("format") != FORMAT:
         fail("not a cffnn model file (wrong format tag)")
     version = metadata.get("format_version")
@@ -119,13 +126,16 @@ def _build(arrays, path):
         params = _params_from_json(metadata["params"])
         estimator = cls(**params)
         estimator._check_params()
-        layer_sizes = [int(size) for size in metadata["layer_sizes"]]
+        layer_sizes = _layer_sizes(metadata["layer_sizes"], arrays.get("params"))
         net = Network(layer_sizes, activation=list(metadata["activations"]),
                       output=metadata["out_activation"], dtype=metadata["dtype"],
                       random_state=0)
         attributes = dict(metadata["attributes"])
-    except (KeyError, TypeError, ValueError, AttributeError) as error:
+    except (KeyError, TypeError, ValueError, AttributeError, RecursionError) as error:
         fail(f"damaged metadata ({type(error).__name__}: {error})")
+    if net.output != _OUTPUT_OF[cls.__name__](estimator, metadata, layer_sizes[-1]):
+        fail(f"output {net.output!r} with {layer_sizes[-1]} units does not fit this "
+             f"{cls.__name__}")
     flat = arrays.get("params")
     if flat is None or flat.shape != net.params.shape or flat.dtype != net.dtype:
         fail(f"params entry does not match the network {layer_sizes} "
@@ -133,7 +143,9 @@ def _build(arrays, path):
     if not np.isfinite(flat).all():
         fail("params holds NaN or infinity")
     net.params = flat
-    estimator._multilabel = bool(metadata.get("multilabel", False))
+    if not isinstance(metadata.get("multilabel", False), bool):
+        fail("damaged metadata (multilabel is not a bool)")
+    estimator._multilabel = metadata.get("multilabel", False)
     for name, value in attributes.items():
         if name not in _FITTED_ATTRIBUTES:
             fail(f"unknown attribute {name!r}")
@@ -158,6 +170,31 @@ def _build(arrays, path):
         estimator.feature_names_in_ = names.astype(object)
     estimator._adopt(net)
     return estimator
+
+
+def _layer_sizes(sizes, flat):
+    """Layer sizes checked against the params entry before anything is allocated."""
+    if not isinstance(sizes, list) or len(sizes) < 2 or not all(
+            isinstance(size, int) and not isinstance(size, bool) and size >= 1
+            for size in sizes):
+        raise ValueError(f"layer_sizes must be a list of at least two ints >= 1, got {sizes!r}")
+    n_params = sum(n_in * n_out + n_out for n_in, n_out in zip(sizes, sizes[1:]))
+    if not isinstance(flat, np.ndarray) or flat.shape != (n_params,):
+        raise ValueError(f"layer_sizes {sizes} need {n_params} parameters, the params "
+                         f"entry has shape {getattr(flat, 'shape', None)}")
+    return sizes
+
+
+def _classifier_output(estimator, metadata, n_outputs):
+    """A classifier's output: logistic units for multilabel or binary targets (one unit),
+    softmax for three classes or more (the class count is checked against the units)."""
+    if metadata.get("multilabel") or n_outputs == 1:
+        return "logistic"
+    return "softmax"
+
+
+_OUTPUT_OF = {"MLPRegressor": lambda estimator, metadata, n_outputs: "identity",
+              "MLPClassifier": _classifier_output}
 
 
 # -- JSON encoding of parameters and attributes ----------------------------------------------
