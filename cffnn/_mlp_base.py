@@ -70,7 +70,12 @@ class BaseMLP(BaseEstimator):
         X = X.astype(net.dtype, copy=False)
 
         if self.solver == "lbfgs":
-            self._fit_lbfgs(net, X, Y, sample_weight)
+            validation = None
+            if validation_data is not None:
+                validation = self._read_validation_data(validation_data, X.dtype)
+                self.validation_scores_, self.validation_loss_curve_ = [], []
+                self.best_validation_score_ = -np.inf
+            self._fit_lbfgs(net, X, Y, sample_weight, validation)
         else:
             validation = self._validation_set(X, Y, labels, sample_weight, validation_data,
                                               incremental)
@@ -162,15 +167,7 @@ class BaseMLP(BaseEstimator):
         """(train, validation): each a tuple (X, Y, labels, sample_weight); validation is
         None without validation data. Split as scikit-learn does under early_stopping."""
         if validation_data is not None:
-            if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
-                raise ValueError("validation_data must be a tuple (X_val, y_val)")
-            X_val, y_val = validation_data
-            X_val, y_val = validate_data(self, X_val, y_val, accept_sparse=["csr", "csc"],
-                                         multi_output=True, dtype=(np.float64, np.float32),
-                                         reset=False, **self._y_validation_options())
-            X_val = _dense(X_val).astype(X.dtype, copy=False)
-            Y_val, labels_val = self._prepare_validation_targets(y_val)
-            validation = (X_val, Y_val, labels_val, None)
+            validation = self._read_validation_data(validation_data, X.dtype)
         elif self.early_stopping:
             from sklearn.model_selection import train_test_split   # training only
 
@@ -192,6 +189,18 @@ class BaseMLP(BaseEstimator):
             self.validation_scores_, self.validation_loss_curve_ = [], []
             self.best_validation_score_ = -np.inf
         return (X, Y, labels, sample_weight), validation
+
+    def _read_validation_data(self, validation_data, dtype):
+        """(X_val, Y_val, labels_val, None) from the user's (X_val, y_val)."""
+        if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
+            raise ValueError("validation_data must be a tuple (X_val, y_val)")
+        X_val, y_val = validation_data
+        X_val, y_val = validate_data(self, X_val, y_val, accept_sparse=["csr", "csc"],
+                                     multi_output=True, dtype=(np.float64, np.float32),
+                                     reset=False, **self._y_validation_options())
+        X_val = _dense(X_val).astype(dtype, copy=False)
+        Y_val, labels_val = self._prepare_validation_targets(y_val)
+        return X_val, Y_val, labels_val, None
 
     def _make_optimizer(self):
         if self.solver == "sgd":
@@ -260,7 +269,7 @@ class BaseMLP(BaseEstimator):
         self.validation_loss_curve_.append(val_loss)
         if score > self.best_validation_score_:
             self.best_validation_score_ = score
-            if self.early_stopping:
+            if self.early_stopping and self.solver != "lbfgs":   # lbfgs does not stop early
                 self._best_params = net.params.copy()
         return score, val_loss
 
@@ -290,15 +299,28 @@ class BaseMLP(BaseEstimator):
             print(f"{message} Stopping.")
         return True
 
-    def _fit_lbfgs(self, net, X, Y, sample_weight):
-        def report(intermediate_result):
-            print(f"Iteration {intermediate_result.nit}, "
-                  f"loss = {intermediate_result.fun:.8f}", flush=True)
+    def _fit_lbfgs(self, net, X, Y, sample_weight, validation):
+        """One scipy L-BFGS-B run (Network.fit_lbfgs); with validation data, the score
+        and loss of every iterate are recorded, as the epoch solvers record each epoch."""
+        start, iteration = [time.perf_counter()], [0]
 
+        def after_iteration(intermediate_result):
+            iteration[0] += 1
+            line = f"Iteration {iteration[0]}, loss = {intermediate_result.fun:.8f}"
+            if validation is not None:
+                net.params = intermediate_result.x   # the next evaluation sets them again
+                score, val_loss = self._validate(net, validation)
+                line += f", validation score = {score:.6f}, validation loss = {val_loss:.8f}"
+            if self.verbose:
+                now = time.perf_counter()
+                print(f"{line}, time = {now - start[0]:.3f}s", flush=True)
+                start[0] = now
+
+        track = self.verbose or validation is not None
         result = net.fit_lbfgs(X, Y, alpha=self.alpha, sample_weight=sample_weight,
                                max_iter=self.max_iter, max_fun=self.max_fun, tol=self.tol,
                                n_threads=self.n_threads,
-                               callback=report if self.verbose else None)
+                               callback=after_iteration if track else None)
         if result.status != 0:
             warnings.warn(f"lbfgs failed to converge after {result.nit} iteration(s) "
                           f"(status={result.status}): {result.message}. Increase the "

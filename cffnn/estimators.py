@@ -237,12 +237,14 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
         return self.classes_[np.argmax(output, axis=1)]
 
     def _score_output(self, output, labels, sample_weight):
-        from sklearn.metrics import accuracy_score   # scoring only
-
+        """Accuracy (subset accuracy for multilabel), as sklearn.metrics.accuracy_score
+        computes it, without its input checks (this runs after every epoch)."""
         if not np.isfinite(output).all():
             return np.nan
-        return accuracy_score(labels, self._labels_from_output(output),
-                              sample_weight=sample_weight)
+        correct = self._labels_from_output(output) == np.asarray(labels)
+        if correct.ndim == 2:
+            correct = correct.all(axis=1)
+        return float(np.average(correct, weights=sample_weight))
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -341,9 +343,15 @@ class MLPRegressor(RegressorMixin, BaseMLP):
         return (y.reshape(-1, 1) if y.ndim == 1 else y), y
 
     def _score_output(self, output, labels, sample_weight):
-        from sklearn.metrics import r2_score   # scoring only
-
+        """R^2 averaged over outputs, as sklearn.metrics.r2_score computes it (an output
+        with constant targets scores 1 if predicted exactly, else 0), without its input
+        checks (this runs after every epoch)."""
         if not np.isfinite(output).all():
             return np.nan
-        prediction = output.ravel() if output.shape[1] == 1 else output
-        return r2_score(labels, prediction, sample_weight=sample_weight)
+        y = np.asarray(labels, dtype=np.float64).reshape(output.shape)
+        weights = (np.ones(y.shape[0]) if sample_weight is None else sample_weight)[:, None]
+        residual = (weights * (y - output) ** 2).sum(axis=0)
+        spread = (weights * (y - np.average(y, axis=0, weights=weights[:, 0])) ** 2).sum(axis=0)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            scores = np.where(spread > 0, 1 - residual / spread, np.where(residual == 0, 1, 0))
+        return float(scores.mean())

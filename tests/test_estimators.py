@@ -82,7 +82,8 @@ def test_validation_data_records_scores_and_losses(iris):
     model = small_classifier(max_iter=12).fit(X_train, y_train,
                                               validation_data=(X_val, y_val))
     assert len(model.validation_scores_) == len(model.validation_loss_curve_) == 12
-    assert model.validation_scores_[-1] == model.score(X_val, y_val)
+    assert model.validation_scores_[-1] == pytest.approx(model.score(X_val, y_val),
+                                                         abs=1e-12)
     assert model.best_validation_score_ == max(model.validation_scores_)
     # the validation loss has no L2 penalty: it is the log loss of the predictions
     assert model.validation_loss_curve_[-1] == pytest.approx(
@@ -98,7 +99,8 @@ def test_validation_data_replaces_the_split_under_early_stopping(iris):
     assert model.n_iter_ < 500
     assert model.t_ == model.n_iter_ * 100         # nothing split off the training rows
     assert model.best_validation_score_ == max(model.validation_scores_)
-    assert model.score(X[100:], y[100:]) == model.best_validation_score_   # best restored
+    assert model.score(X[100:], y[100:]) == pytest.approx(model.best_validation_score_,
+                                                          abs=1e-12)   # best restored
     split = small_classifier(early_stopping=True, max_iter=5).fit(X, y)
     assert len(split.validation_loss_curve_) == 5
     with pytest.raises(ValueError, match="classes"):
@@ -113,7 +115,8 @@ def test_regressor_validation_data():
     model = cffnn.MLPRegressor(hidden_layer_sizes=(16,), max_iter=20, random_state=0,
                                learning_rate_init=0.01).fit(X[:150], y[:150],
                                                             validation_data=(X[150:], y[150:]))
-    assert model.validation_scores_[-1] == model.score(X[150:], y[150:])
+    assert model.validation_scores_[-1] == pytest.approx(model.score(X[150:], y[150:]),
+                                                         rel=1e-12)
     residual = model.predict(X[150:]) - y[150:]
     assert model.validation_loss_curve_[-1] == pytest.approx(0.5 * np.mean(residual ** 2),
                                                              rel=1e-9)
@@ -314,3 +317,41 @@ def test_convergence_warning_at_max_iter(iris):
         warnings.simplefilter("error", ConvergenceWarning)
         with pytest.raises(ConvergenceWarning, match="Maximum iterations \\(2\\)"):
             small_classifier(max_iter=2).fit(X, y)
+
+
+def test_lbfgs_records_validation_per_iteration(iris, capsys):
+    X, y = iris
+    model = small_classifier(solver="lbfgs", max_iter=15, verbose=True).fit(
+        X[:100], y[:100], validation_data=(X[100:], y[100:]))
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("Iter")]
+    assert len(model.validation_scores_) == len(model.validation_loss_curve_) == len(lines)
+    assert len(lines) == model.n_iter_
+    assert model.validation_scores_[-1] == pytest.approx(model.score(X[100:], y[100:]),
+                                                         abs=1e-12)
+    assert model.validation_loss_curve_[-1] == pytest.approx(
+        log_loss(y[100:], model.predict_proba(X[100:])), rel=1e-9)
+    assert not hasattr(model, "loss_curve_")            # as scikit-learn's lbfgs
+
+
+def test_validation_scores_equal_scikit_learns_metrics():
+    from sklearn.metrics import accuracy_score, r2_score
+    rng = np.random.default_rng(0)
+    X, weights = rng.normal(size=(60, 3)), rng.uniform(0.5, 2.0, 60)
+    labels = np.array(["a", "b", "c"])[rng.integers(0, 3, 60)]
+    classifier = small_classifier(max_iter=3).fit(X, labels)
+    output = classifier._forward(X)
+    for w in (None, weights):
+        assert classifier._score_output(output, labels, w) == pytest.approx(
+            accuracy_score(labels, classifier.predict(X), sample_weight=w), abs=1e-12)
+    multilabel = rng.integers(0, 2, (60, 3))
+    classifier = small_classifier(max_iter=3).fit(X, multilabel)
+    assert classifier._score_output(classifier._forward(X), multilabel, None) == \
+        pytest.approx(accuracy_score(multilabel, classifier.predict(X)), abs=1e-12)
+    Y = np.column_stack([X @ [1.0, 2.0, 0.0], np.full(60, 3.0)])   # constant 2nd output
+    regressor = cffnn.MLPRegressor(hidden_layer_sizes=(4,), max_iter=3, random_state=0)
+    for targets in (Y, Y[:, 0]):
+        regressor.fit(X, targets)
+        output = regressor._forward(X)
+        for w in (None, weights):
+            assert regressor._score_output(output, targets, w) == pytest.approx(
+                r2_score(targets, regressor.predict(X), sample_weight=w), rel=1e-12)
