@@ -43,9 +43,11 @@ cnp.import_array()
 from cffnn._blas cimport gemm
 from cffnn._layers cimport (
     CFFNN_IDENTITY, CFFNN_LOGISTIC, CFFNN_TANH, CFFNN_RELU, CFFNN_LEAKY_RELU, CFFNN_ELU,
-    CFFNN_SOFTPLUS, CFFNN_GELU, CFFNN_SOFTMAX, bias_activation, multiply_derivative)
+    CFFNN_SOFTPLUS, CFFNN_GELU, CFFNN_SOFTMAX, CFFNN_EXP, bias_activation,
+    multiply_derivative)
 from cffnn._losses cimport (
-    CFFNN_SQUARED_ERROR, CFFNN_BINARY_LOG_LOSS, CFFNN_LOG_LOSS, loss_and_output_delta)
+    CFFNN_SQUARED_ERROR, CFFNN_BINARY_LOG_LOSS, CFFNN_LOG_LOSS, CFFNN_POISSON,
+    loss_and_output_delta)
 from cffnn._optimizers cimport adam_update, rprop_update, sgd_update
 from cffnn._threads cimport limit_blas_threads, restore_blas_threads
 from libc.math cimport pow as c_pow
@@ -71,10 +73,11 @@ ACTIVATION_CODES = {
     "identity": CFFNN_IDENTITY, "logistic": CFFNN_LOGISTIC, "tanh": CFFNN_TANH,
     "relu": CFFNN_RELU, "leaky_relu": CFFNN_LEAKY_RELU, "elu": CFFNN_ELU,
     "softplus": CFFNN_SOFTPLUS, "gelu": CFFNN_GELU, "softmax": CFFNN_SOFTMAX,
+    "exp": CFFNN_EXP,
 }
 LOSS_CODES = {
     "squared_error": CFFNN_SQUARED_ERROR, "binary_log_loss": CFFNN_BINARY_LOG_LOSS,
-    "log_loss": CFFNN_LOG_LOSS,
+    "log_loss": CFFNN_LOG_LOSS, "poisson": CFFNN_POISSON,
 }
 
 DEF MIN_BLOCK_ROWS = 64             # block sizes: see block_rows()

@@ -18,6 +18,7 @@ cdef extern from "cffnn/activations.h" nogil:
         CFFNN_SOFTPLUS
         CFFNN_GELU
         CFFNN_SOFTMAX
+        CFFNN_EXP
     double CFFNN_LEAKY_SLOPE
     double cffnn_sigmoid_d(double a)
     float cffnn_sigmoid_f(float a)

@@ -6,6 +6,7 @@
 #     identity + squared_error      a - y
 #     logistic + binary_log_loss    sigmoid(a) - y
 #     softmax  + log_loss           softmax(a) sum_k(y) - y      (= p - y for one-hot rows)
+#     exp      + poisson            exp(a) - y
 #     logistic + squared_error      g z (1 - z),                  g = z - y, z = sigmoid(a)
 #     softmax  + squared_error      z (g - sum_k g_k z_k),        g = z - y, z = softmax(a)
 # The logits are overwritten by delta: the training pass needs nothing else of them.
@@ -20,6 +21,7 @@ cdef extern from "cffnn/losses.h" nogil:
         CFFNN_SQUARED_ERROR
         CFFNN_BINARY_LOG_LOSS
         CFFNN_LOG_LOSS
+        CFFNN_POISSON
 
 cdef extern from "cffnn/activations.h" nogil:
     double cffnn_log1pexp_d(double a)
@@ -75,6 +77,16 @@ cdef inline double loss_and_output_delta(
             row_loss += y_sum * log(exp_sum)
             for k in range(width):
                 a[k] = <floating> (w * (a[k] / exp_sum * y_sum - y[k]))
+        elif loss == CFFNN_POISSON:                  # exp output
+            for k in range(width):
+                if floating is float:
+                    z = expf(a[k])
+                else:
+                    z = exp(a[k])
+                row_loss += z - y[k] * a[k] - y[k]
+                if y[k] > 0:
+                    row_loss += y[k] * log(y[k])
+                a[k] = <floating> (w * (z - y[k]))
         elif output == CFFNN_SOFTMAX:                # softmax + squared_error
             softmax_rows(a, 1, width)
             gz_sum = 0.0

@@ -62,9 +62,10 @@ def check_targets(Y, dtype, n_samples, n_outputs, output, loss):
 
     softmax output: class indices of shape (n_samples,) in [0, n_outputs), or a matrix
     of shape (n_samples, n_outputs). Otherwise a matrix, or shape (n_samples,) when
-    n_outputs == 1. Log losses take targets in [0, 1] only.
+    n_outputs == 1. Log losses take targets in [0, 1] only, poisson targets >= 0.
     """
-    lower, upper = (-np.inf, np.inf) if loss == "squared_error" else (0.0, 1.0)
+    lower, upper = {"squared_error": (-np.inf, np.inf), "poisson": (0.0, np.inf)}.get(
+        loss, (0.0, 1.0))
     if is_ready_matrix(Y, dtype.num, n_outputs, lower, upper) and Y.shape[0] == n_samples:
         return Y
     if output == "softmax" and getattr(Y, "shape", None) == (n_samples,):
@@ -87,7 +88,8 @@ def check_targets(Y, dtype, n_samples, n_outputs, output, loss):
     if not np.isfinite(Y).all():
         raise ValueError("Y contains NaN or infinity")
     if Y.min() < lower or Y.max() > upper:
-        raise ValueError(f"{loss} takes targets in [0, 1]; Y holds values in "
+        allowed = "[0, 1]" if upper == 1.0 else ">= 0"
+        raise ValueError(f"{loss} takes targets {allowed}; Y holds values in "
                          f"[{Y.min()}, {Y.max()}]")
     return Y
 

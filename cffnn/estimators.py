@@ -255,13 +255,15 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
 class MLPRegressor(RegressorMixin, BaseMLP):
     __doc__ = ("""Multilayer perceptron regressor: scikit-learn's MLPRegressor, compiled.
 
-    Identity output and squared error; y of shape (n_samples,) or (n_samples, n_outputs).
+    y of shape (n_samples,) or (n_samples, n_outputs).
 
     Parameters
     ----------
-    loss : {"squared_error"}, default="squared_error"
-        0.5 * sum over outputs of (prediction - y)^2, averaged over samples.
-        (scikit-learn's "poisson" is not available yet.)""" + _SHARED_PARAMETERS)
+    loss : {"squared_error", "poisson"}, default="squared_error"
+        squared_error: identity output, 0.5 * sum over outputs of (prediction - y)^2,
+        averaged over samples. poisson: exp output (log link), half the Poisson deviance
+        sum over outputs of y log(y / prediction) - y + prediction, for targets >= 0;
+        both as scikit-learn's MLPRegressor.""" + _SHARED_PARAMETERS)
 
     def __init__(self, loss="squared_error", hidden_layer_sizes=(100,), activation="relu", *,
                  solver="adam", alpha=0.0001, batch_size="auto", learning_rate="constant",
@@ -313,17 +315,15 @@ class MLPRegressor(RegressorMixin, BaseMLP):
         return output.ravel() if output.shape[1] == 1 else output
 
     def _check_params(self):
-        if self.loss != "squared_error":
-            raise ValueError(f"loss must be 'squared_error' (the only loss cffnn's regressor "
-                             f"has; scikit-learn's 'poisson' is not available), got "
-                             f"{self.loss!r}")
+        if self.loss not in ("squared_error", "poisson"):
+            raise ValueError(f"loss must be 'squared_error' or 'poisson', got {self.loss!r}")
         super()._check_params()
 
     def _y_validation_options(self):
         return {"y_numeric": True}
 
     def _output_activation(self):
-        return "identity"
+        return "exp" if self.loss == "poisson" else "identity"
 
     def _stratify_split(self):
         return False
@@ -332,6 +332,9 @@ class MLPRegressor(RegressorMixin, BaseMLP):
         if y.ndim == 2 and y.shape[1] == 1:
             y = column_or_1d(y, warn=True)
         Y = y.reshape(-1, 1) if y.ndim == 1 else y
+        if self.loss == "poisson" and np.min(Y) < 0:
+            raise ValueError("Some value(s) of y are negative which is not allowed for "
+                             "Poisson regression.")
         if not first_pass and hasattr(self, "n_outputs_") and Y.shape[1] != self.n_outputs_:
             raise ValueError(f"y has {Y.shape[1]} outputs but the model was fitted with "
                              f"{self.n_outputs_}")

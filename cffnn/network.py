@@ -24,6 +24,7 @@ OUTPUT_LOSSES = {   # output activation -> losses it may be paired with, canonic
     "identity": ("squared_error",),
     "logistic": ("binary_log_loss", "squared_error"),
     "softmax": ("log_loss", "squared_error"),
+    "exp": ("poisson",),
 }
 # He-uniform initialisation for these, Glorot-uniform (scikit-learn's bounds) otherwise.
 RELU_FAMILY = ("relu", "leaky_relu", "elu", "gelu")
@@ -41,8 +42,9 @@ class Network:
         Hidden activation, one name for every hidden layer or one per hidden layer:
         identity, logistic, tanh, relu, leaky_relu (slope 0.01), elu, softplus, gelu
         (tanh form).
-    output : {"identity", "logistic", "softmax"}, default="softmax"
-    loss : {"squared_error", "binary_log_loss", "log_loss"}, default=None
+    output : {"identity", "logistic", "softmax", "exp"}, default="softmax"
+        exp (e^a, for counts and rates) pairs with the poisson loss only.
+    loss : {"squared_error", "binary_log_loss", "log_loss", "poisson"}, default=None
         None picks the canonical partner of ``output``. Also allowed: squared_error
         with a logistic or softmax output (then the gradient takes the general chain rule).
     dtype : numpy.float32 or numpy.float64, default=numpy.float32

@@ -193,7 +193,8 @@ def _classifier_output(estimator, metadata, n_outputs):
     return "softmax"
 
 
-_OUTPUT_OF = {"MLPRegressor": lambda estimator, metadata, n_outputs: "identity",
+_OUTPUT_OF = {"MLPRegressor": lambda estimator, metadata, n_outputs:
+              estimator._output_activation(),
               "MLPClassifier": _classifier_output}
 
 

@@ -54,6 +54,8 @@ def activate(name, a):
         return 0.5 * a * (1 + np.tanh(GELU_C * (a + GELU_K * a**3)))
     if name == "softmax":
         return softmax(a)
+    if name == "exp":
+        return np.exp(a)
     raise ValueError(f"unknown activation {name!r}")
 
 
@@ -103,13 +105,17 @@ def sample_losses(logits, Y, output, loss):
         return (Y * (logsumexp(logits)[:, None] - logits)).sum(axis=1)
     if loss == "squared_error":
         return 0.5 * ((activate(output, logits) - Y) ** 2).sum(axis=1)
+    if loss == "poisson":              # half Poisson deviance: xlogy(y, y / e^a) - y + e^a
+        return (np.exp(logits) - Y * logits - Y
+                + np.where(Y > 0, Y * np.log(np.where(Y > 0, Y, 1)), 0)).sum(axis=1)
     raise ValueError(f"unknown loss {loss!r}")
 
 
 def output_delta(logits, Y, output, loss):
     """dl_i/dA[L-1] per sample (unweighted), shape (n, n_outputs)."""
     z = activate(output, logits)
-    if (output, loss) in (("logistic", "binary_log_loss"), ("identity", "squared_error")):
+    if (output, loss) in (("logistic", "binary_log_loss"), ("identity", "squared_error"),
+                          ("exp", "poisson")):
         return z - Y
     if loss == "log_loss":
         return z * Y.sum(axis=1, keepdims=True) - Y

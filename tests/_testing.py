@@ -12,6 +12,7 @@ OUTPUT_LOSS_PAIRS = (
     ("logistic", "squared_error"),
     ("softmax", "log_loss"),
     ("softmax", "squared_error"),
+    ("exp", "poisson"),
 )
 PAIR_IDS = [f"{output}+{loss}" for output, loss in OUTPUT_LOSS_PAIRS]
 # Activations whose derivative jumps at 0 (elu's second derivative does): data for
@@ -38,6 +39,9 @@ def make_targets(output, loss, n_samples, n_outputs, rng, kind="hard"):
     """
     if output == "identity":
         Y = rng.normal(size=(n_samples, n_outputs))
+        return Y, Y
+    if output == "exp":                    # counts, zeros included
+        Y = rng.poisson(1.5, size=(n_samples, n_outputs)).astype(np.float64)
         return Y, Y
     if kind == "soft" or loss == "squared_error" and output != "softmax":
         Y = rng.uniform(0, 1, size=(n_samples, n_outputs))

@@ -297,8 +297,8 @@ def test_bad_parameters_are_named(iris, params, error, words):
     X, y = iris
     with pytest.raises(error, match=words):
         cffnn.MLPClassifier(**params).fit(X, y)
-    with pytest.raises(ValueError, match="poisson"):
-        cffnn.MLPRegressor(loss="poisson").fit(X, X[:, 0])
+    with pytest.raises(ValueError, match="'squared_error' or 'poisson'"):
+        cffnn.MLPRegressor(loss="absolute_error").fit(X, X[:, 0])
 
 
 def test_inputs_are_not_modified(iris):
@@ -355,3 +355,23 @@ def test_validation_scores_equal_scikit_learns_metrics():
         for w in (None, weights):
             assert regressor._score_output(output, targets, w) == pytest.approx(
                 r2_score(targets, regressor.predict(X), sample_weight=w), rel=1e-12)
+
+
+def test_poisson_regressor_matches_scikit_learns_loss_and_learns_rates():
+    from sklearn.neural_network._base import poisson_loss
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(2000, 3))
+    y = rng.poisson(np.exp(0.5 * X[:, 0] - 0.3 * X[:, 1]))
+    model = cffnn.MLPRegressor(loss="poisson", hidden_layer_sizes=(8,), solver="lbfgs",
+                               alpha=0.0, random_state=0).fit(X, y)
+    assert model.out_activation_ == "exp"
+    prediction = model.predict(X)
+    assert (prediction > 0).all()
+    assert model.loss_ == pytest.approx(poisson_loss(y, prediction), rel=1e-6)
+    true_rate = np.exp(0.5 * X[:, 0] - 0.3 * X[:, 1])
+    assert np.corrcoef(prediction, true_rate)[0, 1] > 0.9
+    with pytest.raises(ValueError, match="negative"):
+        cffnn.MLPRegressor(loss="poisson").fit(X, -y)
+    with pytest.raises(ValueError, match="diverged"):
+        cffnn.MLPRegressor(loss="poisson", solver="sgd", learning_rate_init=1e3,
+                           max_iter=20, random_state=0).fit(X * 100, y * 100)

@@ -59,11 +59,16 @@ def test_log_loss_of_huge_logits_is_finite_and_exact(dtype, scale):
     np.testing.assert_array_equal(probabilities, [[1, 0, 0], [0, 1, 0]])
 
 
-@pytest.mark.parametrize("output, loss", OUTPUT_LOSS_PAIRS, ids=PAIR_IDS)
+BOUNDED_PAIRS = [pair for pair in OUTPUT_LOSS_PAIRS if pair[0] != "exp"]
+
+
+@pytest.mark.parametrize("output, loss", BOUNDED_PAIRS,
+                         ids=[f"{output}+{loss}" for output, loss in BOUNDED_PAIRS])
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_huge_logits_behind_a_hidden_layer(dtype, output, loss):
     """Output weights of +-1e4 scale: logits of order 1e4, everything finite and equal to
-    the (log-sum-exp based) reference."""
+    the (log-sum-exp based) reference. (Not for the exp output: e^1e4 is infinite, and a
+    fit that gets there stops with DivergenceError.)"""
     rng = np.random.default_rng(0)
     net = network([4, 8, 3], activation="tanh", output=output, loss=loss, dtype=dtype)
     net.weights[1][...] = rng.choice([-1e4, 1e4], size=net.weights[1].shape)

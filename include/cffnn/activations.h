@@ -13,6 +13,7 @@
  *   elu        a if a > 0 else e^a - 1  1 if z > 0 else z + 1
  *   softplus   log(1 + e^a)             sigmoid(a) = 1 - exp(-z)
  *   gelu       a/2 (1 + tanh(c (a + k a^3)))   from a (gelu is not invertible)
+ *   exp        e^a (output layer only: the log link of the Poisson loss)    z
  *
  * The codes below are the ones the Cython kernels and the Python layer use.
  */
@@ -30,7 +31,8 @@ enum cffnn_activation {
     CFFNN_ELU = 5,
     CFFNN_SOFTPLUS = 6,
     CFFNN_GELU = 7,
-    CFFNN_SOFTMAX = 8   /* output layer only: a row-wise map, see losses.h */
+    CFFNN_SOFTMAX = 8,  /* output layer only: a row-wise map, see losses.h */
+    CFFNN_EXP = 9       /* output layer only: e^a, may overflow to inf (a diverged fit) */
 };
 
 #define CFFNN_LEAKY_SLOPE 0.01
@@ -116,6 +118,7 @@ static inline double cffnn_activate_d(int code, double a) {
     case CFFNN_ELU:        return a > 0.0 ? a : expm1(a);
     case CFFNN_SOFTPLUS:   return cffnn_log1pexp_d(a);
     case CFFNN_GELU:       return cffnn_gelu_d(a);
+    case CFFNN_EXP:        return exp(a);
     default:               return a;   /* identity */
     }
 }
@@ -128,6 +131,7 @@ static inline float cffnn_activate_f(int code, float a) {
     case CFFNN_ELU:        return a > 0.0f ? a : expm1f(a);
     case CFFNN_SOFTPLUS:   return cffnn_log1pexp_f(a);
     case CFFNN_GELU:       return cffnn_gelu_f(a);
+    case CFFNN_EXP:        return expf(a);
     default:               return a;
     }
 }
@@ -142,6 +146,7 @@ static inline double cffnn_derivative_d(int code, double z, double a) {
     case CFFNN_ELU:        return z > 0.0 ? 1.0 : z + 1.0;
     case CFFNN_SOFTPLUS:   return -expm1(-z);
     case CFFNN_GELU:       return cffnn_gelu_grad_d(a);
+    case CFFNN_EXP:        return z;
     default:               return 1.0;
     }
 }
@@ -154,6 +159,7 @@ static inline float cffnn_derivative_f(int code, float z, float a) {
     case CFFNN_ELU:        return z > 0.0f ? 1.0f : z + 1.0f;
     case CFFNN_SOFTPLUS:   return -expm1f(-z);
     case CFFNN_GELU:       return cffnn_gelu_grad_f(a);
+    case CFFNN_EXP:        return z;
     default:               return 1.0f;
     }
 }
