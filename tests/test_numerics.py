@@ -5,7 +5,7 @@ import pytest
 
 import cffnn
 
-from _testing import (HIDDEN_ACTIVATIONS, OUTPUT_LOSS_PAIRS, PAIR_IDS, make_targets,
+from _testing import (HIDDEN_ACTIVATIONS, OUTPUT_LOSS_PAIRS, make_targets,
                       network, reference_results, rel_err)
 
 DTYPES = [pytest.param(np.float64, id="float64"), pytest.param(np.float32, id="float32")]
