@@ -18,7 +18,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import validate_data
 
 from cffnn._parallelism import effective_n_threads
-from cffnn.network import HIDDEN_ACTIVATIONS, Network
+from cffnn.network import Network, _check_activations
 from cffnn.optimizers import RPROP, SGD, Adam
 
 SOLVERS = ("lbfgs", "sgd", "adam", "rprop")
@@ -390,8 +390,8 @@ class BaseMLP(BaseEstimator):
     def _check_params(self):
         """Clear ValueError / TypeError for every bad constructor parameter, before
         any data is touched."""
-        _hidden_layer_sizes(self.hidden_layer_sizes)
-        _activation_names(self.activation)
+        hidden = _hidden_layer_sizes(self.hidden_layer_sizes)
+        _check_activations(self.activation, len(hidden))
         _choice("solver", self.solver, SOLVERS)
         _choice("learning_rate", self.learning_rate, LEARNING_RATES)
         _real("alpha", self.alpha, 0.0)
@@ -454,25 +454,9 @@ def _hidden_layer_sizes(hidden_layer_sizes):
     return [int(size) for size in sizes]
 
 
-def _activation_names(activation):
-    names = [activation] if isinstance(activation, str) else activation
-    if not isinstance(names, (list, tuple)):
-        raise TypeError(f"activation must be a name or a list of names, got {activation!r}")
-    for name in names:
-        if name not in HIDDEN_ACTIVATIONS:
-            raise ValueError(f"unknown activation {name!r}; choose from "
-                             f"{', '.join(HIDDEN_ACTIVATIONS)}")
-    return names
-
-
 def _activation_list(activation, layer_sizes):
-    n_hidden = len(layer_sizes) - 2
-    if isinstance(activation, str):
-        return [activation] * n_hidden
-    if len(activation) != n_hidden:
-        raise ValueError(f"activation lists {len(activation)} names but "
-                         f"hidden_layer_sizes has {n_hidden} layers")
-    return list(activation)
+    """One activation name per hidden layer (Network's checks and messages)."""
+    return list(_check_activations(activation, len(layer_sizes) - 2))
 
 
 def _choice(name, value, allowed):
