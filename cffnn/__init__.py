@@ -8,11 +8,15 @@
 """
 __version__ = "0.1.0.dev0"
 
-from cffnn._config import show_config
-from cffnn.gradcheck import check_gradient
-from cffnn.network import DivergenceError, Network
-from cffnn.optimizers import RPROP, SGD, Adam
-from cffnn.persistence import ModelFileError, load
+from cffnn import _openmp_runtime
+
+_openmp_runtime.load()   # first: before anything else starts the OpenMP runtime
+
+from cffnn._config import show_config  # noqa: E402
+from cffnn.gradcheck import check_gradient  # noqa: E402
+from cffnn.network import DivergenceError, Network  # noqa: E402
+from cffnn.optimizers import RPROP, SGD, Adam  # noqa: E402
+from cffnn.persistence import ModelFileError, load  # noqa: E402
 
 __all__ = ["Adam", "DivergenceError", "MLPClassifier", "MLPRegressor", "ModelFileError",
            "Network", "RPROP", "SGD", "check_gradient", "load", "show_config",

@@ -75,3 +75,38 @@ def test_kernel_calls_leave_blas_thread_counts_as_they_found_them():
         net.forward(X, n_threads=n_threads)
         net.loss_and_gradient(X, y, n_threads=n_threads)
     assert blas_threads() == before
+
+
+@pytest.mark.parametrize("user_policy", [None, "active"])
+def test_openmp_wait_policy_is_passive_only_while_the_runtime_loads(user_policy):
+    """cffnn loads its OpenMP runtime with OMP_WAIT_POLICY=passive (idle threads sleep
+    instead of spinning on cores other work needs) unless the user chose a policy, and
+    leaves os.environ as it found it."""
+    env = {key: value for key, value in os.environ.items() if key != "OMP_WAIT_POLICY"}
+    if user_policy:
+        env["OMP_WAIT_POLICY"] = user_policy
+    code = "import os, cffnn; print(os.environ.get('OMP_WAIT_POLICY'))"
+    result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                            text=True, timeout=120, cwd=os.path.dirname(os.__file__))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == str(user_policy)
+
+
+def test_openmp_runtime_sees_the_passive_policy_while_it_loads(monkeypatch):
+    from cffnn import _openmp_runtime
+    seen = []
+
+    class FakeThreads:
+        @staticmethod
+        def openmp_max_threads():
+            seen.append(os.environ.get("OMP_WAIT_POLICY"))
+            return 1
+
+    monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
+    monkeypatch.setitem(sys.modules, "cffnn._threads", FakeThreads)
+    monkeypatch.setattr(cffnn, "_threads", FakeThreads, raising=False)
+    _openmp_runtime.load()
+    assert seen == ["passive"] and "OMP_WAIT_POLICY" not in os.environ
+    monkeypatch.setenv("OMP_WAIT_POLICY", "active")
+    _openmp_runtime.load()
+    assert seen == ["passive", "active"] and os.environ["OMP_WAIT_POLICY"] == "active"
