@@ -17,6 +17,7 @@ from sklearn.exceptions import ConvergenceWarning, NotFittedError
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import validate_data
 
+from cffnn._kernels import is_ready_matrix
 from cffnn._parallelism import effective_n_threads
 from cffnn.network import Network, _check_activations
 from cffnn.optimizers import RPROP, SGD, Adam
@@ -342,18 +343,19 @@ class BaseMLP(BaseEstimator):
     def _forward(self, X):
         """Network output for X, shape (n_samples, n_outputs_), in the weights' dtype.
 
-        An ndarray that is already C-contiguous, of the weights' dtype and width, skips
-        scikit-learn's validation (the network still checks that it is finite)."""
+        An ndarray that is already C-contiguous, aligned, finite, of the weights' dtype
+        and width skips scikit-learn's validation: one compiled check (is_ready_matrix)
+        instead of ~50 us of validate_data, for one-row predictions."""
         net = self.__dict__.get("_net")
         if net is None:
             self._network()       # raises NotFittedError
         if self.coefs_ is not net.weights or self.intercepts_ is not net.biases:
             net = self._network()
-        if not (type(X) is np.ndarray and X.dtype == net.dtype and X.ndim == 2
-                and X.shape[1] == net.layer_sizes[0] and X.flags.c_contiguous
-                and "feature_names_in_" not in self.__dict__):
-            X = _dense(validate_data(self, X, accept_sparse=["csr", "csc"],
-                                     dtype=(np.float64, np.float32), reset=False))
+        if "feature_names_in_" not in self.__dict__ and is_ready_matrix(
+                X, net.dtype.num, net.layer_sizes[0]):
+            return net._forward_checked(X, self.n_threads)
+        X = _dense(validate_data(self, X, accept_sparse=["csr", "csc"],
+                                 dtype=(np.float64, np.float32), reset=False))
         return net.forward(X, n_threads=self.n_threads)
 
     # -- persistence -----------------------------------------------------------------------

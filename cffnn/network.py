@@ -164,7 +164,11 @@ class Network:
         Returns ndarray of shape (n_samples, n_outputs), in the network's dtype:
         probabilities for logistic and softmax outputs.
         """
-        X = check_features(X, self.dtype, self.layer_sizes[0])
+        return self._forward_checked(check_features(X, self.dtype, self.layer_sizes[0]),
+                                     n_threads)
+
+    def _forward_checked(self, X, n_threads):
+        """forward for an X that check_features (or is_ready_matrix) has accepted."""
         n_threads = effective_n_threads(n_threads)
         out = np.empty((X.shape[0], self.layer_sizes[-1]), dtype=self.dtype)
         with blas_limits(n_threads):
