@@ -25,17 +25,19 @@ from cffnn.optimizers import RPROP, SGD, Adam
 SOLVERS = ("lbfgs", "sgd", "adam", "rprop")
 EPOCH_SOLVERS = ("sgd", "adam", "rprop")          # one compiled fit_epoch per epoch
 LEARNING_RATES = ("constant", "invscaling", "adaptive")
-CANONICAL_LOSS = {"identity": "squared_error", "logistic": "binary_log_loss",
-                  "softmax": "log_loss"}
 
 
 class BaseMLP(BaseEstimator):
     """Shared fit / partial_fit / forward machinery; see MLPClassifier and MLPRegressor.
 
-    Subclasses define ``_prepare_targets(y, first_pass, incremental)`` returning
-    (Y for the network, labels for scoring, extra sample weights or None),
-    ``_output_activation()``, ``_score_predictions(labels, X, sample_weight)`` and
-    ``_prepare_validation_targets(y)``.
+    Subclasses define:
+      _prepare_targets(y, first_pass, incremental) -> (Y for the network, labels for
+          scoring, per-sample class weights or None);
+      _prepare_validation_targets(y) -> (Y for the network, labels for scoring);
+      _output_activation() -> "logistic", "softmax", "identity" or "exp";
+      _score_output(output, labels, sample_weight) -> accuracy or R^2 of network output;
+      _y_validation_options() -> extra keywords for validate_data (y_numeric);
+      _stratify_split() -> whether early stopping's split is stratified by label.
     """
 
     # -- fitting -------------------------------------------------------------------------
@@ -159,8 +161,7 @@ class BaseMLP(BaseEstimator):
         if (len(coefs) != len(net.weights) or len(intercepts) != len(net.biases)
                 or any(a is not b for a, b in zip(coefs, net.weights))
                 or any(a is not b for a, b in zip(intercepts, net.biases))):
-            layer_sizes = [np.shape(c)[0] for c in coefs] + [np.shape(coefs[-1])[1]]
-            self._start_from_given_weights(layer_sizes, net.dtype)
+            self._start_from_given_weights(_layer_sizes_of(coefs), net.dtype)
             net = self._net
         return net
 
@@ -241,7 +242,7 @@ class BaseMLP(BaseEstimator):
                 if validation is not None:
                     score, val_loss = self._validate(net, validation)
                     line += f", validation score = {score:.6f}, validation loss = {val_loss:.8f}"
-                self._update_no_improvement_count(net, validation is not None)
+                self._update_no_improvement_count()
                 if self.verbose:
                     print(f"{line}, time = {time.perf_counter() - start:.3f}s", flush=True)
                 if self.solver == "sgd" and self.learning_rate == "invscaling":
@@ -274,7 +275,9 @@ class BaseMLP(BaseEstimator):
                 self._best_params = net.params.copy()
         return score, val_loss
 
-    def _update_no_improvement_count(self, net, has_validation):
+    def _update_no_improvement_count(self):
+        """scikit-learn's rule: an epoch improves when it beats the best so far by tol
+        (the validation score with early_stopping, else the training loss)."""
         if self.early_stopping:
             scores = self.validation_scores_
             improved = not scores[-1] < max(scores[:-1], default=-np.inf) + self.tol
@@ -370,8 +373,7 @@ class BaseMLP(BaseEstimator):
         super().__setstate__(state)
         if "coefs_" in state and "n_layers_" in state:
             coefs = state["coefs_"]
-            layer_sizes = [np.shape(c)[0] for c in coefs] + [np.shape(coefs[-1])[1]]
-            self._start_from_given_weights(layer_sizes, np.asarray(coefs[0]).dtype)
+            self._start_from_given_weights(_layer_sizes_of(coefs), np.asarray(coefs[0]).dtype)
 
     def save(self, path):
         """Write the fitted model to path (.npz + JSON metadata, no pickle); read it back
@@ -425,6 +427,13 @@ class BaseMLP(BaseEstimator):
 def _dense(X):
     """CSR / CSC input becomes a dense C-contiguous array (the kernels are dense)."""
     return X.toarray() if scipy.sparse.issparse(X) else X
+
+
+def _layer_sizes_of(coefs):
+    """[n_in, widths..., n_out] of a list of weight matrices set by the user."""
+    if not isinstance(coefs, (list, tuple)) or not coefs or any(np.ndim(c) != 2 for c in coefs):
+        raise ValueError("coefs_ must be a non-empty list of 2-D weight matrices")
+    return [np.shape(c)[0] for c in coefs] + [np.shape(coefs[-1])[1]]
 
 
 def _combine_weights(sample_weight, class_weights, n_samples):

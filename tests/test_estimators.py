@@ -375,3 +375,12 @@ def test_poisson_regressor_matches_scikit_learns_loss_and_learns_rates():
     with pytest.raises(ValueError, match="diverged"):
         cffnn.MLPRegressor(loss="poisson", solver="sgd", learning_rate_init=1e3,
                            max_iter=20, random_state=0).fit(X * 100, y * 100)
+
+
+def test_malformed_coefs_are_a_value_error(iris):
+    X, y = iris
+    model = small_classifier().fit(X, y)
+    for coefs in ([], [np.zeros(4)], "weights"):
+        model.coefs_ = coefs
+        with pytest.raises(ValueError, match="coefs_"):
+            model.predict(X)
