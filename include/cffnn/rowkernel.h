@@ -26,6 +26,8 @@
 
 #include <stddef.h>
 
+#include "cffnn/cpu.h"
+
 /* How many x[i] are nonzero (a reduction the compiler vectorises), and the list of
  * those i in nonzero, built only when worth it (see the dispatch below): the list is a
  * serial chain through `count`, ~1 us for the 1168 inputs of a 784-256-128-10 row. */
@@ -59,7 +61,7 @@ static void NAME(const T *x, const T *W, const T *b, T *y, ptrdiff_t n_out,     
 CFFNN_DEFINE_ROW_BASE(cffnn_row_times_matrix_f_base, float)
 CFFNN_DEFINE_ROW_BASE(cffnn_row_times_matrix_d_base, double)
 
-#if (defined(__GNUC__) || defined(__clang__)) && defined(__x86_64__)
+#ifdef CFFNN_X86_AVX2
 #define CFFNN_ROW_AVX2 1
 #include <immintrin.h>
 
@@ -131,13 +133,6 @@ static void NAME(const T *x, const T *W, const T *b, T *y, ptrdiff_t n_out,     
 }
 CFFNN_DEFINE_ROW_AVX2(cffnn_row_times_matrix_f_avx2, float, 8, f)
 CFFNN_DEFINE_ROW_AVX2(cffnn_row_times_matrix_d_avx2, double, 4, d)
-
-static inline int cffnn_has_avx2_fma(void) {
-    static int cached = -1;   /* a benign race: every thread computes the same value */
-    if (cached < 0)
-        cached = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-    return cached;
-}
 #endif
 
 /* y (n_out) = b + x W (b NULL: 0; b == y: y += x W); nonzero: scratch of n_in ints.
