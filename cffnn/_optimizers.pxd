@@ -7,7 +7,8 @@
 #         p' = p - step m / (sqrt(s) + eps),  step = lr sqrt(1 - b2^t) / (1 - b1^t)
 #
 # Each is one fused loop (state update and step in one pass), nogil and inline, so that
-# the compiled epoch loop (_kernels.pyx) runs them between minibatches. The new
+# the compiled epoch loop (_kernels.pyx) runs them between minibatches. Adam's loop is C
+# (include/cffnn/adam.h): its square root and divide gain from the AVX2 build there. The new
 # parameters go to `out`, which may be `params` itself (the epoch loop writes them aside
 # and checks them with checks.h before copying, so that a diverging step can be refused).
 # The loops have no branches or flags, so that the compiler vectorises them (a finiteness
@@ -16,7 +17,14 @@
 # (1 - b1 among them) formed in double by the caller.
 
 from cython cimport floating
-from libc.math cimport sqrt, sqrtf
+
+cdef extern from "cffnn/adam.h" nogil:
+    void cffnn_adam_f(const float* p, const float* g, float* m, float* s, float* out,
+                      Py_ssize_t n, float step, float beta_1, float one_minus_beta_1,
+                      float beta_2, float one_minus_beta_2, float eps)
+    void cffnn_adam_d(const double* p, const double* g, double* m, double* s, double* out,
+                      Py_ssize_t n, double step, double beta_1, double one_minus_beta_1,
+                      double beta_2, double one_minus_beta_2, double eps)
 
 
 cdef inline void sgd_update(const floating* params, const floating* grad,
@@ -39,16 +47,13 @@ cdef inline void adam_update(const floating* params, const floating* grad,
                              floating* out, Py_ssize_t n, floating step_size,
                              floating beta_1, floating one_minus_beta_1, floating beta_2,
                              floating one_minus_beta_2, floating epsilon) noexcept nogil:
-    cdef Py_ssize_t i
-    cdef floating root
-    for i in range(n):
-        first_moment[i] = beta_1 * first_moment[i] + one_minus_beta_1 * grad[i]
-        second_moment[i] = beta_2 * second_moment[i] + one_minus_beta_2 * (grad[i] * grad[i])
-        if floating is float:
-            root = sqrtf(second_moment[i])
-        else:
-            root = sqrt(second_moment[i])
-        out[i] = params[i] + (-step_size * first_moment[i] / (root + epsilon))
+    # the loop is in include/cffnn/adam.h, compiled for AVX2 as well as the baseline
+    if floating is float:
+        cffnn_adam_f(params, grad, first_moment, second_moment, out, n, step_size, beta_1,
+                     one_minus_beta_1, beta_2, one_minus_beta_2, epsilon)
+    else:
+        cffnn_adam_d(params, grad, first_moment, second_moment, out, n, step_size, beta_1,
+                     one_minus_beta_1, beta_2, one_minus_beta_2, epsilon)
 
 
 cdef inline void rprop_update(const floating* params, const floating* grad,
