@@ -115,8 +115,10 @@ def train_job(args):
     print(f"{source}: {X.shape[0]} rows, {X.shape[1]} features, {task}"
           + (f", {np.unique(y).shape[0]} classes" if classify else "")
           + f"; {X_train.shape[0]} rows to train, {X_test.shape[0]} to test")
-    print(f"network {[X.shape[1], *hidden, '...']}, {args.activation}, solver "
-          f"{args.solver}, {args.dtype}")
+    n_classes = np.unique(y).shape[0] if classify else 0
+    n_outputs = (1 if n_classes <= 2 else n_classes) if classify else 1
+    print(f"network {'-'.join(map(str, [X.shape[1], *hidden, n_outputs]))}, "
+          f"{args.activation}, solver {args.solver}, {args.dtype}")
     X_scaled = ((X_train - mean) / scale).astype(dtype)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", category=UserWarning)   # ConvergenceWarning
