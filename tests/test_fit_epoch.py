@@ -81,7 +81,7 @@ def test_shuffled_epoch_follows_the_seeded_permutation():
     X, y, _ = make_problem()
     Y = np.eye(3)[y]
     net = cffnn.Network([5, 8, 3], activation="relu", dtype=np.float64, random_state=1)
-    order = np.random.RandomState(7).permutation(X.shape[0])
+    order = np.random.default_rng(7).permutation(X.shape[0])   # an int seeds default_rng
     expected, _ = reference_epochs(net, X, Y, "sgd", (0.1, 0.9, False), 16, 0.0, None, [order])
     net.fit_epoch(X, y, cffnn.SGD(0.1, momentum=0.9), batch_size=16, random_state=7)
     assert np.max(np.abs(net.params - expected)) <= 1e-10 * np.max(np.abs(expected))
@@ -179,6 +179,7 @@ def test_divergence_raises_and_keeps_the_last_finite_parameters():
     ({"batch_size": 2.5}, TypeError, "batch_size"),
     ({"alpha": -1.0}, ValueError, "alpha"),
     ({"random_state": "seed"}, TypeError, "random_state"),
+    ({"random_state": -1}, ValueError, "random_state"),
     ({"sample_weight": -np.ones(103)}, ValueError, "sample_weight"),
 ])
 def test_bad_arguments_raise(kwargs, error, word):
