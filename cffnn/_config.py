@@ -6,7 +6,7 @@ import numpy as np
 import scipy
 from threadpoolctl import threadpool_info
 
-from cffnn import _threads
+from cffnn import _openmp_runtime, _threads
 from cffnn._parallelism import effective_n_threads, usable_cpu_count
 
 
@@ -24,6 +24,7 @@ def config():
         "openmp_version": _threads.openmp_version(),
         "openmp_runtimes": [info["filepath"] for info in infos
                             if info["user_api"] == "openmp"],
+        "openmp_wait_policy": _openmp_runtime.wait_policy,
         "usable_cpus": usable_cpu_count(),
         "default_n_threads": effective_n_threads(None),
         "blas_held_from_c": _threads.blas_threads_controlled(),
@@ -42,6 +43,7 @@ def show_config(file=None):
         f"numpy {facts['numpy']}, scipy {facts['scipy']}",
         "OpenMP: " + (f"enabled (_OPENMP {facts['openmp_version']}), runtime "
                       + (", ".join(facts["openmp_runtimes"]) or "not found")
+                      + f"; idle threads: {facts['openmp_wait_policy']}"
                       if facts["openmp"] else "disabled: kernels run on one thread"),
         f"threads: {facts['default_n_threads']} by default (n_threads=None), "
         f"{facts['usable_cpus']} usable cores",

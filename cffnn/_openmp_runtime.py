@@ -18,11 +18,17 @@ that another library loaded and initialised first keeps its own policy.
 import os
 
 _POLICY = "OMP_WAIT_POLICY"
+# What the runtime was loaded with, for show_config: "passive (cffnn's default)" or the
+# user's value.
+wait_policy = None
 
 
 def load():
     """Import cffnn._threads (which loads the OpenMP runtime) under the passive policy."""
+    global wait_policy
     chosen_by_user = _POLICY in os.environ
+    wait_policy = (os.environ[_POLICY] + " (OMP_WAIT_POLICY)" if chosen_by_user
+                   else "passive (cffnn's default)")
     if not chosen_by_user:
         os.environ[_POLICY] = "passive"
     try:

@@ -32,6 +32,9 @@ def test_config_facts():
     assert 1 <= facts["default_n_threads"]
     if not facts["openmp"]:
         assert facts["default_n_threads"] == 1
+    expected_policy = (os.environ["OMP_WAIT_POLICY"] + " (OMP_WAIT_POLICY)"
+                       if "OMP_WAIT_POLICY" in os.environ else "passive (cffnn's default)")
+    assert facts["openmp_wait_policy"] == expected_policy
 
 
 def test_show_config_prints_openmp_and_blas(capsys):
@@ -102,6 +105,7 @@ def test_openmp_runtime_sees_the_passive_policy_while_it_loads(monkeypatch):
             seen.append(os.environ.get("OMP_WAIT_POLICY"))
             return 1
 
+    monkeypatch.setattr(_openmp_runtime, "wait_policy", _openmp_runtime.wait_policy)
     monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
     monkeypatch.setitem(sys.modules, "cffnn._threads", FakeThreads)
     monkeypatch.setattr(cffnn, "_threads", FakeThreads, raising=False)
