@@ -12,10 +12,17 @@
 #if (defined(__GNUC__) || defined(__clang__)) && defined(__x86_64__)
 #define CFFNN_X86_AVX2 1
 
+#include <stdlib.h>
+
+/* True when the AVX2 + FMA loops may run. CFFNN_DISABLE_AVX2=1 in the environment (read
+ * once) forces the portable loops, so that the tests check them on an AVX2 machine too. */
 static inline int cffnn_has_avx2_fma(void) {
     static int cached = -1;   /* a benign race: every thread computes the same value */
-    if (cached < 0)
-        cached = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    if (cached < 0) {
+        const char *disable = getenv("CFFNN_DISABLE_AVX2");
+        cached = !(disable && disable[0] && disable[0] != '0')
+                 && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    }
     return cached;
 }
 #endif
