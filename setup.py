@@ -3,6 +3,7 @@
 Without OpenMP support (for example Apple clang without libomp) the package builds
 serially and says so; CFFNN_FAIL_NO_OPENMP=1 turns that into a build error.
 """
+import glob
 import os
 import sys
 import tempfile
@@ -76,8 +77,14 @@ class BuildExtWithOpenMP(build_ext):
         super().build_extensions()
 
 
+# Every module includes some of these headers; listing them makes an edited header
+# rebuild the modules (setuptools does not scan #include lines).
+HEADERS = sorted(glob.glob(os.path.join("include", "cffnn", "*.h")))
+
+
 def extension(name):
-    return Extension(f"cffnn.{name}", [f"cffnn/{name}.pyx"], include_dirs=["include", numpy.get_include()],
+    return Extension(f"cffnn.{name}", [f"cffnn/{name}.pyx"],
+                     include_dirs=["include", numpy.get_include()], depends=HEADERS,
                      define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_9_API_VERSION")])
 
 
