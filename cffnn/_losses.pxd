@@ -28,6 +28,48 @@ cdef extern from "cffnn/activations.h" nogil:
     float cffnn_log1pexp_f(float a)
     double cffnn_sigmoid_d(double a)
     float cffnn_sigmoid_f(float a)
+    float cffnn_exp_nonpositive_f(float x)
+    void cffnn_exp_nonpositive_array_f(float* x, Py_ssize_t n)
+
+
+cdef inline double softmax_log_loss_f(
+        float* logits, const float* targets, const double* sample_weight,
+        double inv_weight_sum, Py_ssize_t n_rows, Py_ssize_t width) noexcept nogil:
+    """The log_loss branch below for float32, in three passes over the block so that its
+    exponentials go through one vectorised loop (activations.h) instead of a libm call
+    each: shift each row by its maximum, exponentiate the block, then normalise."""
+    cdef Py_ssize_t i, k
+    cdef float* a
+    cdef const float* y
+    cdef float row_max
+    cdef double w, total = 0.0, row_loss, y_sum, exp_sum
+    for i in range(n_rows):      # l = sum_k y_k (m - a_k) + y_sum log(s), first term
+        a = logits + i * width
+        y = targets + i * width
+        w = inv_weight_sum if sample_weight == NULL else sample_weight[i] * inv_weight_sum
+        row_max = a[0]
+        for k in range(1, width):
+            if a[k] > row_max:
+                row_max = a[k]
+        row_loss = 0.0
+        for k in range(width):
+            row_loss += y[k] * (row_max - a[k])
+            a[k] = a[k] - row_max
+        total += w * row_loss
+    cffnn_exp_nonpositive_array_f(logits, n_rows * width)
+    for i in range(n_rows):      # second term, and delta = w (softmax y_sum - y)
+        a = logits + i * width
+        y = targets + i * width
+        w = inv_weight_sum if sample_weight == NULL else sample_weight[i] * inv_weight_sum
+        y_sum = 0.0
+        exp_sum = 0.0
+        for k in range(width):
+            y_sum += y[k]
+            exp_sum += a[k]
+        total += w * y_sum * log(exp_sum)
+        for k in range(width):
+            a[k] = <float> (w * (a[k] / exp_sum * y_sum - y[k]))
+    return total
 
 
 cdef inline double loss_and_output_delta(
@@ -43,6 +85,10 @@ cdef inline double loss_and_output_delta(
     cdef const floating* y
     cdef floating z, g, row_max
     cdef double w, row_loss, total = 0.0, y_sum, gz_sum, exp_sum
+    if floating is float:
+        if loss == CFFNN_LOG_LOSS:
+            return softmax_log_loss_f(logits, targets, sample_weight, inv_weight_sum,
+                                      n_rows, width)
     for i in range(n_rows):
         a = logits + i * width
         y = targets + i * width

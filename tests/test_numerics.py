@@ -205,3 +205,26 @@ def test_float32_reductions_accumulate_in_double():
     # db = mean(softmax(0) - y) = 1/3 - class frequency
     expected_bias_grad = 1 / 3 - np.array([0.6, 0.3, 0.1])
     np.testing.assert_allclose(grad[6:], expected_bias_grad, rtol=0, atol=1e-6)
+
+
+def test_float32_softmax_delta_is_accurate_across_the_exp_range():
+    """The float32 log-loss path exponentiates with its own vectorised exp (activations.h):
+    softmax - y must match float64 to ~1 ulp for logit gaps from 0 to 90 (e^-90 is below
+    the smallest normal float: those probabilities become 0), and the loss must match."""
+    rng = np.random.default_rng(0)
+    n_classes = 64
+    net = network([n_classes, n_classes], output="softmax", dtype=np.float32)
+    net.weights[0][...] = np.eye(n_classes, dtype=np.float32)
+    net.biases[0][...] = 0
+    for _ in range(50):
+        X = rng.uniform(-90, 0, size=(1, n_classes)).astype(np.float32)
+        X[0, 0] = 0.0
+        loss, grad = net.loss_and_gradient(X, np.array([1]))
+        logits = X[0].astype(np.float64)
+        p = np.exp(logits) / np.exp(logits).sum()
+        expected = p - np.eye(n_classes)[1]
+        bias_grad = grad[n_classes * n_classes:]
+        normal = np.abs(expected) > 1e-37
+        np.testing.assert_allclose(bias_grad[normal], expected[normal], rtol=3e-7)
+        assert np.all(np.abs(bias_grad[~normal]) <= 1e-37)
+        assert loss == pytest.approx(np.log(np.exp(logits).sum()) - logits[1], rel=1e-6)

@@ -22,6 +22,8 @@
 
 #include <math.h>
 #include <stddef.h>
+#include <stdint.h>
+#include <string.h>
 
 #include "cffnn/cpu.h"
 
@@ -133,6 +135,49 @@ static inline void cffnn_tanh_array_f(float *z, ptrdiff_t n) {
     }
 #endif
     cffnn_tanh_array_f_base(z, n);
+}
+
+/* ---- e^x for x <= 0 (softmax's logits minus their row maximum), vectorisable ----
+ * libm's expf is a call per value, which no loop vectorises. Here x = n ln2 + r with
+ * |r| <= ln2/2 (ln2 split in two, Cody-Waite), e^r by Cephes' degree-6 polynomial (about
+ * 1 ulp), and 2^n written into the exponent bits. Below -87 (where e^x is no longer a
+ * normal float) the result is 0. n comes from a truncating conversion, which rounds
+ * correctly because x <= 0, so SSE2 needs no floor instruction. */
+static inline float cffnn_exp_nonpositive_f(float x) {
+    const float clamped = x < -87.0f ? -87.0f : x;
+    const float n = (float)(int32_t)(clamped * 1.44269504088896341f - 0.5f);
+    float r = clamped - n * 0.693359375f;
+    r = r - n * -2.12194440e-4f;
+    float p = 1.9875691500e-4f;
+    p = p * r + 1.3981999507e-3f;
+    p = p * r + 8.3334519073e-3f;
+    p = p * r + 4.1665795894e-2f;
+    p = p * r + 1.6666665459e-1f;
+    p = p * r + 5.0000001201e-1f;
+    p = p * r * r + r + 1.0f;
+    const int32_t bits = ((int32_t)n + 127) << 23;
+    float scale;
+    memcpy(&scale, &bits, sizeof scale);
+    return x < -87.0f ? 0.0f : p * scale;
+}
+static inline void cffnn_exp_nonpositive_array_f_base(float *x, ptrdiff_t n) {
+    for (ptrdiff_t i = 0; i < n; i++) x[i] = cffnn_exp_nonpositive_f(x[i]);
+}
+#ifdef CFFNN_X86_AVX2
+__attribute__((target("avx2,fma")))
+static void cffnn_exp_nonpositive_array_f_avx2(float *x, ptrdiff_t n) {
+    for (ptrdiff_t i = 0; i < n; i++) x[i] = cffnn_exp_nonpositive_f(x[i]);
+}
+#endif
+/* x[i] = e^x[i] for an array of values <= 0. */
+static inline void cffnn_exp_nonpositive_array_f(float *x, ptrdiff_t n) {
+#ifdef CFFNN_X86_AVX2
+    if (cffnn_has_avx2_fma()) {
+        cffnn_exp_nonpositive_array_f_avx2(x, n);
+        return;
+    }
+#endif
+    cffnn_exp_nonpositive_array_f_base(x, n);
 }
 
 /* ---- h(a) for an elementwise activation code ---- */
