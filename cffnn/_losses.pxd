@@ -28,7 +28,6 @@ cdef extern from "cffnn/activations.h" nogil:
     float cffnn_log1pexp_f(float a)
     double cffnn_sigmoid_d(double a)
     float cffnn_sigmoid_f(float a)
-    float cffnn_exp_nonpositive_f(float x)
     void cffnn_exp_nonpositive_array_f(float* x, Py_ssize_t n)
 
 
