@@ -31,6 +31,16 @@ cdef extern from "cffnn/activations.h" nogil:
 from libc.math cimport exp, expf
 
 
+cdef inline floating row_maximum(const floating* row, Py_ssize_t width) noexcept nogil:
+    """max_k row[k] of one row of width >= 1 (softmax subtracts it before exp)."""
+    cdef Py_ssize_t k
+    cdef floating maximum = row[0]
+    for k in range(1, width):
+        if row[k] > maximum:
+            maximum = row[k]
+    return maximum
+
+
 cdef inline void softmax_rows(floating* z, Py_ssize_t n_rows, Py_ssize_t width) noexcept nogil:
     """z[i, :] = exp(a[i, :] - max) / sum exp(a[i, :] - max), in place; sum in double."""
     cdef Py_ssize_t i, k
@@ -39,10 +49,7 @@ cdef inline void softmax_rows(floating* z, Py_ssize_t n_rows, Py_ssize_t width) 
     cdef double total
     for i in range(n_rows):
         row = z + i * width
-        row_max = row[0]
-        for k in range(1, width):
-            if row[k] > row_max:
-                row_max = row[k]
+        row_max = row_maximum(row, width)
         total = 0.0
         for k in range(width):
             if floating is float:

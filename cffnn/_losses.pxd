@@ -14,7 +14,7 @@
 from cython cimport floating
 from libc.math cimport exp, expf, log
 
-from cffnn._layers cimport CFFNN_LOGISTIC, CFFNN_SOFTMAX, softmax_rows
+from cffnn._layers cimport CFFNN_LOGISTIC, CFFNN_SOFTMAX, row_maximum, softmax_rows
 
 cdef extern from "cffnn/losses.h" nogil:
     enum:
@@ -46,10 +46,7 @@ cdef inline double softmax_log_loss_f(
         a = logits + i * width
         y = targets + i * width
         w = inv_weight_sum if sample_weight == NULL else sample_weight[i] * inv_weight_sum
-        row_max = a[0]
-        for k in range(1, width):
-            if a[k] > row_max:
-                row_max = a[k]
+        row_max = row_maximum(a, width)
         row_loss = 0.0
         for k in range(width):
             row_loss += y[k] * (row_max - a[k])
@@ -105,10 +102,7 @@ cdef inline double loss_and_output_delta(
             # l = sum_k y_k (lse - a_k) = y_sum log(s) + sum_k y_k (m - a_k), with
             # m = max a, s = sum_k e_k, e_k = exp(a_k - m) <= 1: one exp per logit, in
             # the data's dtype, and e_k / s is then the softmax probability of the delta.
-            row_max = a[0]
-            for k in range(1, width):
-                if a[k] > row_max:
-                    row_max = a[k]
+            row_max = row_maximum(a, width)
             y_sum = 0.0
             exp_sum = 0.0
             for k in range(width):

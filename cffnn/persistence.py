@@ -133,7 +133,7 @@ def _build(arrays, path):
         attributes = dict(metadata["attributes"])
     except (KeyError, TypeError, ValueError, AttributeError, RecursionError) as error:
         fail(f"damaged metadata ({type(error).__name__}: {error})")
-    if net.output != _OUTPUT_OF[cls.__name__](estimator, metadata, layer_sizes[-1]):
+    if net.output != _expected_output(estimator, metadata, layer_sizes[-1]):
         fail(f"output {net.output!r} with {layer_sizes[-1]} units does not fit this "
              f"{cls.__name__}")
     flat = arrays.get("params")
@@ -185,17 +185,15 @@ def _layer_sizes(sizes, flat):
     return sizes
 
 
-def _classifier_output(estimator, metadata, n_outputs):
-    """A classifier's output: logistic units for multilabel or binary targets (one unit),
-    softmax for three classes or more (the class count is checked against the units)."""
-    if metadata.get("multilabel") or n_outputs == 1:
-        return "logistic"
-    return "softmax"
+def _expected_output(estimator, metadata, n_outputs):
+    """The output a file's network must have: the regressor's own (identity, or exp for
+    poisson); for a classifier, logistic units for multilabel or binary targets (one
+    unit), softmax for three classes or more (the class count is checked later)."""
+    from sklearn.base import is_classifier
 
-
-_OUTPUT_OF = {"MLPRegressor": lambda estimator, metadata, n_outputs:
-              estimator._output_activation(),
-              "MLPClassifier": _classifier_output}
+    if not is_classifier(estimator):
+        return estimator._output_activation()
+    return "logistic" if metadata.get("multilabel") or n_outputs == 1 else "softmax"
 
 
 # -- JSON encoding of parameters and attributes ----------------------------------------------
