@@ -23,6 +23,8 @@ Design:
   rows of dW[k] (each task owns whole rows of the gradient: no reduction, no race, and
   a partition that does not depend on the team either).
 - Small work (under PARALLEL_MIN_MACS multiply-adds, or one block) never starts a team.
+- Team threads take the caller's floating-point mode for each parallel region
+  (include/cffnn/fpmode.h), so that fit_epoch's flushing of subnormals reaches them too.
 - An epoch (epoch_loop) is minibatches of the above plus the optimiser's fused update
   (_optimizers.pxd), all without the GIL, in one workspace allocated per epoch.
 - Callers (cffnn/network.py) have validated shapes, dtypes, finiteness and that every
@@ -30,7 +32,7 @@ Design:
   by a status code, turned into MemoryError by CompiledNetwork).
 """
 from cython cimport floating
-from cython.parallel cimport prange, threadid
+from cython.parallel cimport parallel, prange, threadid
 from libc.limits cimport INT_MAX
 from libc.math cimport INFINITY
 from libc.stdlib cimport malloc, free
@@ -62,6 +64,14 @@ cdef extern from "cffnn/checks.h" nogil:
 cdef extern from "cffnn/fpmode.h" nogil:
     unsigned int cffnn_flush_subnormals_begin()
     void cffnn_flush_subnormals_end(unsigned int previous)
+    unsigned int cffnn_fp_mode()
+    unsigned int cffnn_adopt_fp_mode(unsigned int mode)
+
+cdef extern from "cffnn/gather.h" nogil:
+    void cffnn_gather_rows_f(const float* x, Py_ssize_t width, const Py_ssize_t* order,
+                             Py_ssize_t n_rows, float* out)
+    void cffnn_gather_rows_d(const double* x, Py_ssize_t width, const Py_ssize_t* order,
+                             Py_ssize_t n_rows, double* out)
 
 cdef extern from "cffnn/rowkernel.h" nogil:
     void cffnn_row_times_matrix_f(const float* x, const float* W, const float* b, float* y,
@@ -239,6 +249,7 @@ cdef int forward_all(const Layout* net, const floating* params, const floating* 
     cdef Py_ssize_t n_blocks = (n_rows + rows_per_block - 1) // rows_per_block
     cdef int team = team_size(net, n_rows, n_threads)
     cdef long long blas_threads
+    cdef unsigned int fp_mode = cffnn_fp_mode(), thread_fp_mode
     for k in range(1, net.n_layers + 1):
         if net.sizes[k] > max_width:
             max_width = net.sizes[k]
@@ -261,12 +272,15 @@ cdef int forward_all(const Layout* net, const floating* params, const floating* 
                 min(n_rows, (block + 1) * rows_per_block),
                 out, targets, sample_weight, inv_weight_sum, loss, scratch, max_width)
     else:
-        for block in prange(n_blocks, schedule='dynamic', chunksize=1, num_threads=team):
-            block_losses[block] = forward_rows(
-                net, params, x, block * rows_per_block,
-                min(n_rows, (block + 1) * rows_per_block),
-                out, targets, sample_weight, inv_weight_sum, loss,
-                scratch + threadid() * scratch_size, max_width)
+        with parallel(num_threads=team):
+            thread_fp_mode = cffnn_adopt_fp_mode(fp_mode)   # fpmode.h: the caller's mode
+            for block in prange(n_blocks, schedule='dynamic', chunksize=1):
+                block_losses[block] = forward_rows(
+                    net, params, x, block * rows_per_block,
+                    min(n_rows, (block + 1) * rows_per_block),
+                    out, targets, sample_weight, inv_weight_sum, loss,
+                    scratch + threadid() * scratch_size, max_width)
+            cffnn_adopt_fp_mode(thread_fp_mode)
     if n_rows > ROW_KERNEL_MAX_ROWS:
         restore_blas_threads(blas_threads)
     total[0] = 0.0
@@ -282,6 +296,7 @@ cdef int forward_all(const Layout* net, const floating* params, const floating* 
 # --------------------------------------------------------------------------------------
 
 cdef double train_rows(const Layout* net, const floating* params, const floating* x,
+                       const Py_ssize_t* order, floating* gathered_x,
                        const floating* targets, const double* sample_weight,
                        double inv_weight_sum, int loss, Py_ssize_t row_start,
                        Py_ssize_t row_stop, floating** activations, floating** deltas,
@@ -291,6 +306,8 @@ cdef double train_rows(const Layout* net, const floating* params, const floating
     activations[k], deltas[k], preactivations[k] point at full-batch buffers of shape
     (n_rows, n_{k+1}); deltas[L-1] is activations[L-1] (the logits become delta there),
     preactivations[k] is NULL except for gelu layers. Returns the block's weighted loss.
+    With order, input row i is x[order[i]]: the block first gathers its rows into the
+    same rows of gathered_x (on the thread that then uses them, while they are hot).
     """
     cdef Py_ssize_t k, L = net.n_layers, n_rows = row_stop - row_start, width
     cdef floating* block_activations[MAX_LAYERS]
@@ -307,6 +324,14 @@ cdef double train_rows(const Layout* net, const floating* params, const floating
             block_preactivations[k] = preactivations[k] + row_start * width
     if sample_weight != NULL:
         block_weight = sample_weight + row_start
+    if order != NULL:
+        if floating is float:
+            cffnn_gather_rows_f(x, net.sizes[0], order + row_start, n_rows,
+                                gathered_x + row_start * net.sizes[0])
+        else:
+            cffnn_gather_rows_d(x, net.sizes[0], order + row_start, n_rows,
+                                gathered_x + row_start * net.sizes[0])
+        x = gathered_x
     forward_block(net, params, x + row_start * net.sizes[0], n_rows, block_activations,
                   block_preactivations, True)
     block_loss = loss_and_output_delta(
@@ -317,12 +342,13 @@ cdef double train_rows(const Layout* net, const floating* params, const floating
     return block_loss
 
 
-cdef void layer_gradient_rows(const Layout* net, const floating* params, Py_ssize_t k,
+cdef bint layer_gradient_rows(const Layout* net, const floating* params, Py_ssize_t k,
                               Py_ssize_t i0, Py_ssize_t i1, Py_ssize_t n_rows,
                               const floating* layer_input, const floating* delta,
                               double alpha_over_weight_sum, floating* grad,
                               double* penalty_rows, double* bias_sums) noexcept nogil:
-    """Rows [i0, i1) of layer k's weight gradient, and its whole bias gradient if i0 == 0.
+    """Rows [i0, i1) of layer k's weight gradient, and its whole bias gradient if i0 == 0;
+    True when all the values it wrote are finite (checked while they are in cache).
 
     dW[k][i0:i1] = Z[k-1][:, i0:i1]^T delta[k] + alpha/S W[k][i0:i1]   (one GEMM)
     db[k] = sum over rows of delta[k], in double (bias_sums: n_{k+1} doubles)
@@ -347,8 +373,10 @@ cdef void layer_gradient_rows(const Layout* net, const floating* params, Py_ssiz
     gemm(True, False, <int> (i1 - i0), <int> n_out, <int> n_rows,
          <floating> 1, layer_input + i0, <int> n_in, delta, <int> n_out,
          beta, grad_weights + i0 * n_out, <int> n_out)
+    if not all_finite(grad_weights + i0 * n_out, (i1 - i0) * n_out):
+        return False
     if i0 != 0:
-        return
+        return True
     for j in range(n_out):
         bias_sums[j] = 0.0
     for i in range(n_rows):
@@ -356,6 +384,7 @@ cdef void layer_gradient_rows(const Layout* net, const floating* params, Py_ssiz
             bias_sums[j] += delta[i * n_out + j]
     for j in range(n_out):
         grad_biases[j] = <floating> bias_sums[j]
+    return all_finite(grad_biases, n_out)
 
 
 cdef Py_ssize_t train_workspace_bytes(const Layout* net, Py_ssize_t n_rows,
@@ -363,11 +392,12 @@ cdef Py_ssize_t train_workspace_bytes(const Layout* net, Py_ssize_t n_rows,
     """Bytes of workspace train_all needs for a batch of up to n_rows rows.
 
     Doubles first: block losses (at most n_rows / MIN_BLOCK_ROWS blocks), penalty_rows
-    (n_k for each W[k]), bias_sums (n_{k+1} each); then, in the data's dtype, every
-    layer's Z and delta (and A for gelu) for n_rows rows.
+    (n_k for each W[k]), bias_sums (n_{k+1} each); then the gradient tasks' finiteness
+    flags, as doubles too (0 or 1: few, and the next array stays aligned); then, in the
+    data's dtype, every layer's Z and delta (and A for gelu) for n_rows rows.
     """
     cdef Py_ssize_t k, n_doubles, n_values = 0
-    n_doubles = (n_rows + MIN_BLOCK_ROWS - 1) // MIN_BLOCK_ROWS
+    n_doubles = (n_rows + MIN_BLOCK_ROWS - 1) // MIN_BLOCK_ROWS + gradient_task_count(net)
     for k in range(net.n_layers):
         n_doubles += net.sizes[k] + net.sizes[k + 1]
         n_values += net.sizes[k + 1] * (1 + (k < net.n_layers - 1)
@@ -375,30 +405,44 @@ cdef Py_ssize_t train_workspace_bytes(const Layout* net, Py_ssize_t n_rows,
     return n_doubles * <Py_ssize_t> sizeof(double) + n_rows * n_values * itemsize
 
 
+cdef inline Py_ssize_t gradient_task_count(const Layout* net) noexcept nogil:
+    """Tasks of phase 2 of train_all: GRADIENT_ROWS rows of some dW[k] each."""
+    cdef Py_ssize_t k, n_tasks = 0
+    for k in range(net.n_layers):
+        n_tasks += (net.sizes[k] + GRADIENT_ROWS - 1) // GRADIENT_ROWS
+    return n_tasks
+
+
 cdef int train_all(const Layout* net, const floating* params, const floating* x,
-                   Py_ssize_t n_rows, const floating* targets,
-                   const double* sample_weight, double inv_weight_sum,
-                   double alpha_over_weight_sum, int loss, floating* grad,
-                   int n_threads, double* total, void* workspace) noexcept nogil:
+                   Py_ssize_t n_rows, const Py_ssize_t* order, floating* gathered_x,
+                   const floating* targets, const double* sample_weight,
+                   double inv_weight_sum, double alpha_over_weight_sum, int loss,
+                   floating* grad, int n_threads, double* total, bint* grad_finite,
+                   void* workspace) noexcept nogil:
     """Loss (into total) and flat gradient of a whole batch; -1 if out of memory.
 
-    workspace: train_workspace_bytes(net, >= n_rows, sizeof(floating)) bytes, or NULL to
-    allocate (and free) one here.
+    order: NULL (row i of the batch is x[i]) or the batch's n_rows row indices into x,
+    gathered into gathered_x (n_rows, n_features) by the blocks. grad_finite, when not
+    NULL, receives whether every gradient value is finite. workspace:
+    train_workspace_bytes(net, >= n_rows, sizeof(floating)) bytes, or NULL to allocate
+    (and free) one here.
     """
     cdef Py_ssize_t k, block, task, L = net.n_layers
     cdef Py_ssize_t rows_per_block = block_rows(n_rows)
     cdef Py_ssize_t n_blocks = (n_rows + rows_per_block - 1) // rows_per_block
     cdef int team = team_size(net, n_rows, n_threads)
     cdef long long blas_threads
-    cdef Py_ssize_t n_weight_rows = 0, n_activations = 0, n_tasks = 0
+    cdef Py_ssize_t n_weight_rows = 0, n_activations = 0
+    cdef Py_ssize_t n_tasks = gradient_task_count(net)
     cdef floating* activations[MAX_LAYERS]
     cdef floating* deltas[MAX_LAYERS]
     cdef floating* preactivations[MAX_LAYERS]
+    cdef const floating* layer_0_input = x if order == NULL else gathered_x
+    cdef unsigned int fp_mode = cffnn_fp_mode(), thread_fp_mode
     cdef void* allocated = NULL
     for k in range(L):
         n_weight_rows += net.sizes[k]
         n_activations += net.sizes[k + 1]
-        n_tasks += (net.sizes[k] + GRADIENT_ROWS - 1) // GRADIENT_ROWS
     if workspace == NULL:
         allocated = malloc(train_workspace_bytes(net, n_rows, sizeof(floating)))
         if allocated == NULL:
@@ -407,8 +451,9 @@ cdef int train_all(const Layout* net, const floating* params, const floating* x,
     cdef double* block_losses = <double*> workspace
     cdef double* penalty_rows = block_losses + (n_rows + MIN_BLOCK_ROWS - 1) // MIN_BLOCK_ROWS
     cdef double* bias_sums = penalty_rows + n_weight_rows
+    cdef double* task_finite = bias_sums + n_activations
 
-    cdef floating* cursor = <floating*> (bias_sums + n_activations)
+    cdef floating* cursor = <floating*> (task_finite + n_tasks)
     for k in range(L):
         activations[k] = cursor
         cursor += n_rows * net.sizes[k + 1]
@@ -428,26 +473,35 @@ cdef int train_all(const Layout* net, const floating* params, const floating* x,
     if team == 1:
         for block in range(n_blocks):
             block_losses[block] = train_rows(
-                net, params, x, targets, sample_weight, inv_weight_sum, loss,
-                block * rows_per_block, min(n_rows, (block + 1) * rows_per_block),
+                net, params, x, order, gathered_x, targets, sample_weight, inv_weight_sum,
+                loss, block * rows_per_block, min(n_rows, (block + 1) * rows_per_block),
                 activations, deltas, preactivations)
     else:
-        for block in prange(n_blocks, schedule='dynamic', chunksize=1, num_threads=team):
-            block_losses[block] = train_rows(
-                net, params, x, targets, sample_weight, inv_weight_sum, loss,
-                block * rows_per_block, min(n_rows, (block + 1) * rows_per_block),
-                activations, deltas, preactivations)
+        with parallel(num_threads=team):
+            thread_fp_mode = cffnn_adopt_fp_mode(fp_mode)   # fpmode.h: the caller's mode
+            for block in prange(n_blocks, schedule='dynamic', chunksize=1):
+                block_losses[block] = train_rows(
+                    net, params, x, order, gathered_x, targets, sample_weight,
+                    inv_weight_sum, loss, block * rows_per_block,
+                    min(n_rows, (block + 1) * rows_per_block),
+                    activations, deltas, preactivations)
+            cffnn_adopt_fp_mode(thread_fp_mode)
     # Phase 2: weight gradients in tasks of GRADIENT_ROWS rows of dW[k], a partition that
     # does not depend on the team (so neither do the GEMMs' results). Every task writes
     # its own rows of grad and penalty_rows, and the task at row 0 the layer's bias.
     if team == 1:
         for task in range(n_tasks):
-            gradient_task(net, params, x, n_rows, activations, deltas, alpha_over_weight_sum,
-                          task, grad, penalty_rows, bias_sums)
+            task_finite[task] = gradient_task(
+                net, params, layer_0_input, n_rows, activations, deltas,
+                alpha_over_weight_sum, task, grad, penalty_rows, bias_sums)
     else:
-        for task in prange(n_tasks, schedule='dynamic', chunksize=1, num_threads=team):
-            gradient_task(net, params, x, n_rows, activations, deltas, alpha_over_weight_sum,
-                          task, grad, penalty_rows, bias_sums)
+        with parallel(num_threads=team):
+            thread_fp_mode = cffnn_adopt_fp_mode(fp_mode)
+            for task in prange(n_tasks, schedule='dynamic', chunksize=1):
+                task_finite[task] = gradient_task(
+                    net, params, layer_0_input, n_rows, activations, deltas,
+                    alpha_over_weight_sum, task, grad, penalty_rows, bias_sums)
+            cffnn_adopt_fp_mode(thread_fp_mode)
     restore_blas_threads(blas_threads)
 
     total[0] = 0.0
@@ -456,15 +510,20 @@ cdef int train_all(const Layout* net, const floating* params, const floating* x,
     if alpha_over_weight_sum > 0:
         for k in range(n_weight_rows):
             total[0] += 0.5 * alpha_over_weight_sum * penalty_rows[k]
+    if grad_finite != NULL:
+        grad_finite[0] = True
+        for task in range(n_tasks):
+            grad_finite[0] = grad_finite[0] and task_finite[task] != 0
     free(allocated)
     return 0
 
 
-cdef void gradient_task(const Layout* net, const floating* params, const floating* x,
+cdef bint gradient_task(const Layout* net, const floating* params, const floating* x,
                         Py_ssize_t n_rows, floating** activations, floating** deltas,
                         double alpha_over_weight_sum, Py_ssize_t task, floating* grad,
                         double* penalty_rows, double* bias_sums) noexcept nogil:
-    """Task number `task` of phase 2: GRADIENT_ROWS rows of some dW[k], in layer order.
+    """Task number `task` of phase 2: GRADIENT_ROWS rows of some dW[k], in layer order;
+    True when what it wrote is finite.
 
     penalty_rows holds sum_k n_k doubles, bias_sums sum_k n_{k+1}, layer after layer.
     """
@@ -477,11 +536,11 @@ cdef void gradient_task(const Layout* net, const floating* params, const floatin
         row_offset += net.sizes[k]
         column_offset += net.sizes[k + 1]
         k += 1
-    layer_gradient_rows(net, params, k, task * GRADIENT_ROWS,
-                        min(net.sizes[k], (task + 1) * GRADIENT_ROWS), n_rows,
-                        x if k == 0 else activations[k - 1], deltas[k],
-                        alpha_over_weight_sum, grad, penalty_rows + row_offset,
-                        bias_sums + column_offset)
+    return layer_gradient_rows(net, params, k, task * GRADIENT_ROWS,
+                               min(net.sizes[k], (task + 1) * GRADIENT_ROWS), n_rows,
+                               x if k == 0 else activations[k - 1], deltas[k],
+                               alpha_over_weight_sum, grad, penalty_rows + row_offset,
+                               bias_sums + column_offset)
 
 
 # --------------------------------------------------------------------------------------
@@ -539,34 +598,19 @@ cdef inline bint all_finite(const floating* values, Py_ssize_t n) noexcept nogil
         return cffnn_all_finite_in_d(values, n, False, 0, 0)
 
 
-cdef bint chunks_finite(const floating* values, Py_ssize_t n, int* chunk_ok,
-                        int team) noexcept nogil:
-    """True when all n values are finite; checked UPDATE_CHUNK at a time on `team`."""
-    cdef Py_ssize_t chunk, n_chunks = (n + UPDATE_CHUNK - 1) // UPDATE_CHUNK
-    cdef bint ok = True
-    if team == 1:
-        return all_finite(values, n)
-    for chunk in prange(n_chunks, schedule='static', num_threads=team):
-        chunk_ok[chunk] = all_finite(values + chunk * UPDATE_CHUNK,
-                                     min(UPDATE_CHUNK, n - chunk * UPDATE_CHUNK))
-    for chunk in range(n_chunks):
-        ok = ok and chunk_ok[chunk]
-    return ok
-
-
 cdef bint update_chunk(OptimizerSettings* optimizer, const floating* params,
-                       floating* grad, floating* state_a, floating* state_b,
-                       Py_ssize_t start, Py_ssize_t n) noexcept nogil:
-    """The optimiser's update of parameters [start, start + n), new values into grad's
-    slots; True when they are all finite."""
+                       const floating* grad, floating* state_a, floating* state_b,
+                       floating* out, Py_ssize_t start, Py_ssize_t n) noexcept nogil:
+    """The optimiser's update of parameters [start, start + n), new values into out;
+    True when they are all finite (checked while they are in cache)."""
     cdef double step_size
     if optimizer.kind == OPTIMIZER_SGD:
-        sgd_update(params + start, grad + start, state_a + start, grad + start, n,
+        sgd_update(params + start, grad + start, state_a + start, out + start, n,
                    <floating> optimizer.learning_rate, <floating> optimizer.momentum,
                    optimizer.nesterov)
     elif optimizer.kind == OPTIMIZER_RPROP:
         rprop_update(params + start, grad + start, state_b + start, state_a + start,
-                     grad + start, n, <floating> optimizer.increase,
+                     out + start, n, <floating> optimizer.increase,
                      <floating> optimizer.decrease, <floating> optimizer.delta_min,
                      <floating> optimizer.delta_max)
     else:
@@ -574,38 +618,32 @@ cdef bint update_chunk(OptimizerSettings* optimizer, const floating* params,
         step_size = (optimizer.learning_rate * (1 - c_pow(optimizer.beta_2, optimizer.t)) ** 0.5
                      / (1 - c_pow(optimizer.beta_1, optimizer.t)))
         adam_update(params + start, grad + start, state_a + start, state_b + start,
-                    grad + start, n, <floating> step_size, <floating> optimizer.beta_1,
+                    out + start, n, <floating> step_size, <floating> optimizer.beta_1,
                     <floating> (1 - optimizer.beta_1), <floating> optimizer.beta_2,
                     <floating> (1 - optimizer.beta_2), <floating> optimizer.epsilon)
-    return all_finite(grad + start, n)
+    return all_finite(out + start, n)
 
 
 cdef bint update_chunks(OptimizerSettings* optimizer, const floating* params,
-                        floating* grad, floating* state_a, floating* state_b,
-                        Py_ssize_t n, int* chunk_ok, int team) noexcept nogil:
-    """update_chunk over all parameters, UPDATE_CHUNK at a time on `team`."""
+                        const floating* grad, floating* state_a, floating* state_b,
+                        floating* out, Py_ssize_t n, int* chunk_ok, int team) noexcept nogil:
+    """update_chunk over all parameters, UPDATE_CHUNK at a time on `team`, each thread in
+    the caller's floating-point mode (so flushing subnormals reaches every chunk)."""
     cdef Py_ssize_t chunk, n_chunks = (n + UPDATE_CHUNK - 1) // UPDATE_CHUNK
+    cdef unsigned int fp_mode = cffnn_fp_mode(), thread_fp_mode
     cdef bint ok = True
     if team == 1:
-        return update_chunk(optimizer, params, grad, state_a, state_b, 0, n)
-    for chunk in prange(n_chunks, schedule='static', num_threads=team):
-        chunk_ok[chunk] = update_chunk(optimizer, params, grad, state_a, state_b,
-                                       chunk * UPDATE_CHUNK,
-                                       min(UPDATE_CHUNK, n - chunk * UPDATE_CHUNK))
+        return update_chunk(optimizer, params, grad, state_a, state_b, out, 0, n)
+    with parallel(num_threads=team):
+        thread_fp_mode = cffnn_adopt_fp_mode(fp_mode)
+        for chunk in prange(n_chunks, schedule='static'):
+            chunk_ok[chunk] = update_chunk(optimizer, params, grad, state_a, state_b, out,
+                                           chunk * UPDATE_CHUNK,
+                                           min(UPDATE_CHUNK, n - chunk * UPDATE_CHUNK))
+        cffnn_adopt_fp_mode(thread_fp_mode)
     for chunk in range(n_chunks):
         ok = ok and chunk_ok[chunk]
     return ok
-
-
-cdef void copy_chunks(floating* target, const floating* source, Py_ssize_t n,
-                      int team) noexcept nogil:
-    cdef Py_ssize_t chunk, n_chunks = (n + UPDATE_CHUNK - 1) // UPDATE_CHUNK
-    if team == 1:
-        memcpy(target, source, n * sizeof(floating))
-        return
-    for chunk in prange(n_chunks, schedule='static', num_threads=team):
-        memcpy(target + chunk * UPDATE_CHUNK, source + chunk * UPDATE_CHUNK,
-               min(UPDATE_CHUNK, n - chunk * UPDATE_CHUNK) * sizeof(floating))
 
 
 cdef int epoch_loop(const Layout* net, floating* params, Py_ssize_t n_params,
@@ -616,27 +654,37 @@ cdef int epoch_loop(const Layout* net, floating* params, Py_ssize_t n_params,
                     int n_threads, EpochResult* result) noexcept nogil:
     """Minibatch gradient descent over rows order[0..n_rows) (0..n_rows without order).
 
-    Per minibatch: gather its rows (only when shuffled), loss and gradient (train_all,
-    in a workspace allocated once), then the optimiser's fused update. A non-finite loss,
+    Per minibatch: loss and gradient (train_all, in a workspace allocated once, which also
+    gathers the shuffled rows of X), then the optimiser's fused update. A non-finite loss,
     gradient or updated parameter stops the epoch before that minibatch's update, so
     params stay at their last finite values. sample_weight holds weights divided by
     weight_scale; minibatch penalties use alpha / (the minibatch's true weight sum).
+
+    The parameters live in two buffers, `current` and `spare`: an update reads current
+    and writes spare, and the two swap when the new values are all finite (a copy back
+    after every update cost ~3% of a Fashion-MNIST epoch). params gets the last finite
+    values at the end.
     """
     cdef Py_ssize_t n_in = net.sizes[0], n_out = net.sizes[net.n_layers]
-    cdef Py_ssize_t start, stop, rows, r, k, i, batch
+    cdef Py_ssize_t start, stop, rows, r, k, batch
     cdef double batch_weight, batch_loss
     cdef const floating* batch_x
     cdef const floating* batch_y
+    cdef const Py_ssize_t* batch_order
     cdef const double* batch_weights
+    cdef bint grad_finite
     cdef int status = EPOCH_OK
     cdef Py_ssize_t workspace_bytes = train_workspace_bytes(net, batch_size, sizeof(floating))
     cdef void* workspace = malloc(workspace_bytes)
     cdef floating* grad = <floating*> malloc(n_params * sizeof(floating))
+    cdef floating* current = params
+    cdef floating* spare = <floating*> malloc(n_params * sizeof(floating))
+    cdef floating* swap
     cdef floating* gathered_x = NULL
     cdef floating* gathered_y = NULL
     cdef double* gathered_weights = NULL
-    # the update, its checks and the copy, over UPDATE_CHUNK-parameter chunks: on a team
-    # only for large networks (elementwise work, so results do not depend on the team)
+    # the update and its check, over UPDATE_CHUNK-parameter chunks: on a team only for
+    # large networks (elementwise work, so results do not depend on the team)
     cdef Py_ssize_t n_chunks = (n_params + UPDATE_CHUNK - 1) // UPDATE_CHUNK
     cdef int update_team = 1
     if n_threads > 1 and n_params >= PARALLEL_MIN_PARAMS:
@@ -649,15 +697,17 @@ cdef int epoch_loop(const Layout* net, floating* params, Py_ssize_t n_params,
     result.loss_sum = 0.0
     result.weight_sum = 0.0
     result.layer = -1
-    if (workspace == NULL or grad == NULL or chunk_ok == NULL or (order != NULL and (
-            gathered_x == NULL or gathered_y == NULL or gathered_weights == NULL))):
+    if (workspace == NULL or grad == NULL or spare == NULL or chunk_ok == NULL
+            or (order != NULL and (gathered_x == NULL or gathered_y == NULL
+                                   or gathered_weights == NULL))):
         status = EPOCH_NO_MEMORY
     # BLAS is held at one thread for the whole epoch: a restore to n threads after every
     # minibatch woke OpenBLAS's workers, whose spinning then took the cores from our team
     # (a 784-256-128-10 epoch at batch 128 ran no faster on 2 threads than on 1).
     cdef long long blas_threads = limit_blas_threads()
-    # subnormal optimiser state (Adam's moments) flushed to zero on this thread, where
-    # the updates run (include/cffnn/fpmode.h); the caller's mode is restored below
+    # subnormal optimiser state (Adam's moments) flushed to zero on this thread, and on
+    # the team's threads, which take this thread's mode (fpmode.h); the caller's mode is
+    # restored below
     cdef unsigned int fp_mode = 0
     if flush_subnormals:
         fp_mode = cffnn_flush_subnormals_begin()
@@ -668,21 +718,20 @@ cdef int epoch_loop(const Layout* net, floating* params, Py_ssize_t n_params,
         rows = stop - start
         if order == NULL:
             batch_x = x + start * n_in
+            batch_order = NULL
             batch_y = y + start * n_out
             batch_weights = NULL if sample_weight == NULL else sample_weight + start
         else:
-            # plain loops, not memcpy: rows are short (64 + 10 values for digits), where a
-            # call per row cost more than the copy (~0.1 ms of a 1.4 ms digits epoch)
-            for r in range(rows):
-                i = order[start + r]
-                for k in range(n_in):
-                    gathered_x[r * n_in + k] = x[i * n_in + k]
-                for k in range(n_out):
-                    gathered_y[r * n_out + k] = y[i * n_out + k]
-                if sample_weight != NULL:
-                    gathered_weights[r] = sample_weight[i]
-            batch_x = gathered_x
+            batch_x = x               # rows order[start:stop], gathered by train_all
+            batch_order = order + start
+            if floating is float:
+                cffnn_gather_rows_f(y, n_out, batch_order, rows, gathered_y)
+            else:
+                cffnn_gather_rows_d(y, n_out, batch_order, rows, gathered_y)
             batch_y = gathered_y
+            if sample_weight != NULL:
+                for r in range(rows):
+                    gathered_weights[r] = sample_weight[batch_order[r]]
             batch_weights = NULL if sample_weight == NULL else gathered_weights
         batch_weight = rows
         if batch_weights != NULL:
@@ -690,13 +739,14 @@ cdef int epoch_loop(const Layout* net, floating* params, Py_ssize_t n_params,
             for r in range(rows):
                 batch_weight += batch_weights[r]
         if batch_weight > 0:      # a minibatch whose weights are all 0 teaches nothing
-            if train_all(net, params, batch_x, rows, batch_y, batch_weights,
-                         1.0 / batch_weight, alpha / (weight_scale * batch_weight), loss,
-                         grad, n_threads, &batch_loss, workspace) != 0:
+            if train_all(net, current, batch_x, rows, batch_order, gathered_x, batch_y,
+                         batch_weights, 1.0 / batch_weight,
+                         alpha / (weight_scale * batch_weight), loss, grad, n_threads,
+                         &batch_loss, &grad_finite, workspace) != 0:
                 status = EPOCH_NO_MEMORY
             elif batch_loss - batch_loss != 0:
                 status = EPOCH_NONFINITE_LOSS
-            elif not chunks_finite(grad, n_params, chunk_ok, update_team):
+            elif not grad_finite:
                 status = EPOCH_NONFINITE_GRADIENT
                 for k in range(net.n_layers):
                     if not all_finite(grad + net.weight_offsets[k],
@@ -707,13 +757,13 @@ cdef int epoch_loop(const Layout* net, floating* params, Py_ssize_t n_params,
             else:
                 if optimizer.kind == OPTIMIZER_ADAM:
                     optimizer.t += 1
-                # the new parameters go into grad's buffer (each element of grad is read
-                # before its slot is written), and are copied over only if all finite
-                if not update_chunks(optimizer, params, grad, state_a, state_b, n_params,
-                                     chunk_ok, update_team):
+                if not update_chunks(optimizer, current, grad, state_a, state_b, spare,
+                                     n_params, chunk_ok, update_team):
                     status = EPOCH_NONFINITE_UPDATE
                 else:
-                    copy_chunks(params, grad, n_params, update_team)
+                    swap = current
+                    current = spare
+                    spare = swap
                     result.loss_sum += batch_loss * batch_weight * weight_scale
                     result.weight_sum += batch_weight * weight_scale
         if status == EPOCH_OK:
@@ -722,9 +772,13 @@ cdef int epoch_loop(const Layout* net, floating* params, Py_ssize_t n_params,
     if flush_subnormals:
         cffnn_flush_subnormals_end(fp_mode)
     restore_blas_threads(blas_threads)
+    if current != params:         # the last finite values are in the malloc'd buffer
+        memcpy(params, current, n_params * sizeof(floating))
+        spare = current
     result.minibatch = batch
     free(workspace)
     free(grad)
+    free(spare)
     free(chunk_ok)
     free(gathered_x)
     free(gathered_y)
@@ -853,13 +907,15 @@ cdef class CompiledNetwork:
         cdef int status
         with nogil:
             if self.typenum == cnp.NPY_FLOAT32:
-                status = train_all(net, <float*> params, <float*> x, n_rows, <float*> y,
-                                   weights, inv_weight_sum, alpha_over_weight_sum,
-                                   self.loss_code, <float*> g, n_threads, &total, NULL)
+                status = train_all(net, <float*> params, <float*> x, n_rows, NULL, NULL,
+                                   <float*> y, weights, inv_weight_sum,
+                                   alpha_over_weight_sum, self.loss_code, <float*> g,
+                                   n_threads, &total, NULL, NULL)
             else:
-                status = train_all(net, <double*> params, <double*> x, n_rows, <double*> y,
-                                   weights, inv_weight_sum, alpha_over_weight_sum,
-                                   self.loss_code, <double*> g, n_threads, &total, NULL)
+                status = train_all(net, <double*> params, <double*> x, n_rows, NULL, NULL,
+                                   <double*> y, weights, inv_weight_sum,
+                                   alpha_over_weight_sum, self.loss_code, <double*> g,
+                                   n_threads, &total, NULL, NULL)
         if status != 0:
             raise MemoryError("cffnn: could not allocate the training workspace")
         return total

@@ -108,8 +108,8 @@ cdef inline void multiply_derivative(floating* delta, const floating* z,
         for i in range(n):
             delta[i] = delta[i] if z[i] > 0 else 0
     elif code == CFFNN_TANH:
-        for i in range(n):
-            delta[i] *= 1 - z[i] * z[i]
+        for i in range(n):      # 1 typed as floating: a bare 1 made the float32 loop double
+            delta[i] *= <floating> 1 - z[i] * z[i]
     elif code == CFFNN_GELU:
         for i in range(n):
             if floating is float:

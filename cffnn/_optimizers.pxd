@@ -9,8 +9,9 @@
 # Each is one fused loop (state update and step in one pass), nogil and inline, so that
 # the compiled epoch loop (_kernels.pyx) runs them between minibatches. Adam's loop is C
 # (include/cffnn/adam.h): its square root and divide gain from the AVX2 build there. The new
-# parameters go to `out`, which may be `params` itself (the epoch loop writes them aside
-# and checks them with checks.h before copying, so that a diverging step can be refused).
+# parameters go to `out`, which may be `params` itself (the epoch loop writes them into a
+# second buffer and checks them with checks.h before swapping it in, so that a diverging
+# step can be refused).
 # The loops have no branches or flags, so that the compiler vectorises them (a finiteness
 # flag inside made Adam's loop scalar: ~10 cycles per parameter). Arithmetic is in the
 # parameters' dtype, in the order of scikit-learn's NumPy code, with scalar coefficients

@@ -199,3 +199,34 @@ def test_callers_floating_point_mode_is_restored():
     net.fit_epoch(X, y, cffnn.Adam(), batch_size=16)
     tiny = np.array([1e-38], dtype=np.float32) / np.float32(100)
     assert tiny[0] != 0     # still subnormal here: the caller's mode is back
+
+
+TEAM_FLUSH_CHILD = """
+import numpy as np
+import cffnn
+# the team's worker threads start here, outside any epoch: flushing is not set on them
+net = cffnn.Network([1024, 128, 1], output="identity", dtype=np.float32, random_state=0)
+net.forward(np.ones((4096, 1024), np.float32), n_threads=2)
+assert net.n_params > 131072          # so that the update runs on the team
+rng = np.random.default_rng(0)
+X = rng.normal(size=(8 * 1000, 1024)).astype(np.float32)
+X[8:, 512:] = 0     # after the first minibatch, half the inputs (the worker's half of W1)
+y = rng.normal(size=(8 * 1000, 1)).astype(np.float32)
+optimizer = cffnn.Adam(0.001)
+net.fit_epoch(X, y, optimizer, batch_size=8, shuffle=False, n_threads=2)
+m = optimizer.first_moment
+tiny = np.finfo(np.float32).tiny
+print(int(np.count_nonzero((m != 0) & (np.abs(m) < tiny))))
+"""
+
+
+def test_update_team_threads_flush_subnormals_too():
+    """Adam's first moments of inputs that went quiet decay by beta_1 per step into
+    subnormals (after ~800 steps here); the threads of the update's team must flush them
+    like the calling thread, even when they were started outside fit_epoch."""
+    import subprocess
+    import sys
+    result = subprocess.run([sys.executable, "-c", TEAM_FLUSH_CHILD], capture_output=True,
+                            text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["0"]

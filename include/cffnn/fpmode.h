@@ -8,7 +8,11 @@
  * and denormals-are-zero (DAZ) make those moments exact zeros instead of tiny ones,
  * which changes the update by less than epsilon does.
  *
- * x86-64 (SSE MXCSR) only; elsewhere these do nothing. They act on the calling thread.
+ * x86-64 (SSE MXCSR) only; elsewhere these do nothing. They act on the calling thread,
+ * so the threads of an OpenMP team take the caller's mode at the start of each parallel
+ * region (cffnn_adopt_fp_mode) and put their own back at its end: otherwise the Adam
+ * chunks of a worker thread would keep their subnormals, and a block's results would
+ * depend on which thread ran it.
  */
 #ifndef CFFNN_FPMODE_H
 #define CFFNN_FPMODE_H
@@ -25,9 +29,18 @@ static inline unsigned int cffnn_flush_subnormals_begin(void) {
 static inline void cffnn_flush_subnormals_end(unsigned int previous) {
     _mm_setcsr(previous);
 }
+static inline unsigned int cffnn_fp_mode(void) { return _mm_getcsr(); }
+/* this thread takes `mode` (from cffnn_fp_mode on the caller); returns its own */
+static inline unsigned int cffnn_adopt_fp_mode(unsigned int mode) {
+    unsigned int previous = _mm_getcsr();
+    _mm_setcsr(mode);
+    return previous;
+}
 #else
 static inline unsigned int cffnn_flush_subnormals_begin(void) { return 0; }
 static inline void cffnn_flush_subnormals_end(unsigned int previous) { (void)previous; }
+static inline unsigned int cffnn_fp_mode(void) { return 0; }
+static inline unsigned int cffnn_adopt_fp_mode(unsigned int mode) { (void)mode; return 0; }
 #endif
 
 #endif /* CFFNN_FPMODE_H */
