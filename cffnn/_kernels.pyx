@@ -19,9 +19,9 @@ Design:
   depend on the number of threads. Blocks are handed out dynamically: on a shared
   machine one thread may share its core (with another process, or with NumPy's OpenBLAS
   workers, which spin for ~0.1 s after each call), and the other then takes more blocks.
-- Weight gradients need all rows, so they run after the blocks, as tasks of GRADIENT_ROWS
-  rows of dW[k] (each task owns whole rows of the gradient: no reduction, no race, and
-  a partition that does not depend on the team either).
+- Weight gradients need all rows, so they run after the blocks, as tasks of whole rows
+  of dW[k] (each task owns its rows of the gradient: no reduction, no race, and a
+  partition that depends on the layer and the batch size, not on the team either).
 - Small work (under PARALLEL_MIN_MACS multiply-adds, or one block) never starts a team.
 - Team threads take the caller's floating-point mode for each parallel region
   (include/cffnn/fpmode.h), so that fit_epoch's flushing of subnormals reaches them too.
@@ -34,7 +34,7 @@ Design:
 from cython cimport floating
 from cython.parallel cimport parallel, prange, threadid
 from libc.limits cimport INT_MAX
-from libc.math cimport INFINITY
+from libc.math cimport INFINITY, ceil
 from libc.stdlib cimport malloc, free
 
 cimport numpy as cnp
@@ -93,7 +93,8 @@ LOSS_CODES = {
 DEF MIN_BLOCK_ROWS = 64             # block sizes: see block_rows()
 DEF MAX_BLOCK_ROWS = 512
 DEF PARALLEL_MIN_MACS = 1000000     # below this many multiply-adds a team costs more than it saves
-DEF GRADIENT_ROWS = 128             # rows of dW per weight-gradient task: fixed, as above
+DEF GRADIENT_TASK_MACS = 6000000    # weight-gradient tasks: see gradient_task_rows()
+DEF MIN_GRADIENT_ROWS = 64
 DEF MAX_LAYERS = 64                 # per-block pointer arrays live on the stack
 DEF ROW_KERNEL_MAX_ROWS = 4         # up to this many rows, rowkernel.h instead of GEMM
 DEF UPDATE_CHUNK = 16384            # parameters per chunk of the optimiser update
@@ -397,7 +398,7 @@ cdef Py_ssize_t train_workspace_bytes(const Layout* net, Py_ssize_t n_rows,
     data's dtype, every layer's Z and delta (and A for gelu) for n_rows rows.
     """
     cdef Py_ssize_t k, n_doubles, n_values = 0
-    n_doubles = (n_rows + MIN_BLOCK_ROWS - 1) // MIN_BLOCK_ROWS + gradient_task_count(net)
+    n_doubles = (n_rows + MIN_BLOCK_ROWS - 1) // MIN_BLOCK_ROWS + gradient_task_count(net, n_rows)
     for k in range(net.n_layers):
         n_doubles += net.sizes[k] + net.sizes[k + 1]
         n_values += net.sizes[k + 1] * (1 + (k < net.n_layers - 1)
@@ -405,11 +406,31 @@ cdef Py_ssize_t train_workspace_bytes(const Layout* net, Py_ssize_t n_rows,
     return n_doubles * <Py_ssize_t> sizeof(double) + n_rows * n_values * itemsize
 
 
-cdef inline Py_ssize_t gradient_task_count(const Layout* net) noexcept nogil:
-    """Tasks of phase 2 of train_all: GRADIENT_ROWS rows of some dW[k] each."""
-    cdef Py_ssize_t k, n_tasks = 0
+cdef inline Py_ssize_t gradient_task_rows(const Layout* net, Py_ssize_t k,
+                                         Py_ssize_t n_rows) noexcept nogil:
+    """Rows of dW[k] per task of phase 2 for a batch of n_rows: the layer split into the
+    fewest tasks of at most ~GRADIENT_TASK_MACS multiply-adds, rounded up to a multiple
+    of 16 rows and to at least MIN_GRADIENT_ROWS.
+
+    Each task's GEMM packs the layer's whole delta, so fewer, larger tasks pay less
+    packing: dW of 784x256 from 128 rows took 962 us as 7 tasks of 128 rows and 834 us
+    as 2 of 392 (one thread, medians). 6M makes 5 tasks of it, which 2 threads share
+    evenly with the other layers' tasks, and leaves more for more threads on larger work.
+    """
+    cdef double macs = <double> net.sizes[k] * net.sizes[k + 1] * n_rows
+    cdef Py_ssize_t n_tasks = <Py_ssize_t> max(1.0, min(<double> net.sizes[k],
+                                                         ceil(macs / GRADIENT_TASK_MACS)))
+    cdef Py_ssize_t rows = (net.sizes[k] + n_tasks - 1) // n_tasks
+    rows = (rows + 15) // 16 * 16
+    return min(net.sizes[k], max(rows, MIN_GRADIENT_ROWS))
+
+
+cdef inline Py_ssize_t gradient_task_count(const Layout* net, Py_ssize_t n_rows) noexcept nogil:
+    """Tasks of phase 2 of train_all, layer after layer: gradient_task_rows rows each."""
+    cdef Py_ssize_t k, rows, n_tasks = 0
     for k in range(net.n_layers):
-        n_tasks += (net.sizes[k] + GRADIENT_ROWS - 1) // GRADIENT_ROWS
+        rows = gradient_task_rows(net, k, n_rows)
+        n_tasks += (net.sizes[k] + rows - 1) // rows
     return n_tasks
 
 
@@ -433,7 +454,7 @@ cdef int train_all(const Layout* net, const floating* params, const floating* x,
     cdef int team = team_size(net, n_rows, n_threads)
     cdef long long blas_threads
     cdef Py_ssize_t n_weight_rows = 0, n_activations = 0
-    cdef Py_ssize_t n_tasks = gradient_task_count(net)
+    cdef Py_ssize_t n_tasks = gradient_task_count(net, n_rows)
     cdef floating* activations[MAX_LAYERS]
     cdef floating* deltas[MAX_LAYERS]
     cdef floating* preactivations[MAX_LAYERS]
@@ -486,7 +507,7 @@ cdef int train_all(const Layout* net, const floating* params, const floating* x,
                     min(n_rows, (block + 1) * rows_per_block),
                     activations, deltas, preactivations)
             cffnn_adopt_fp_mode(thread_fp_mode)
-    # Phase 2: weight gradients in tasks of GRADIENT_ROWS rows of dW[k], a partition that
+    # Phase 2: weight gradients in tasks of rows of dW[k], a partition that
     # does not depend on the team (so neither do the GEMMs' results). Every task writes
     # its own rows of grad and penalty_rows, and the task at row 0 the layer's bias.
     if team == 1:
@@ -522,22 +543,23 @@ cdef bint gradient_task(const Layout* net, const floating* params, const floatin
                         Py_ssize_t n_rows, floating** activations, floating** deltas,
                         double alpha_over_weight_sum, Py_ssize_t task, floating* grad,
                         double* penalty_rows, double* bias_sums) noexcept nogil:
-    """Task number `task` of phase 2: GRADIENT_ROWS rows of some dW[k], in layer order;
-    True when what it wrote is finite.
+    """Task number `task` of phase 2: gradient_task_rows rows of some dW[k], in layer
+    order; True when what it wrote is finite.
 
     penalty_rows holds sum_k n_k doubles, bias_sums sum_k n_{k+1}, layer after layer.
     """
-    cdef Py_ssize_t k = 0, n_layer_tasks, row_offset = 0, column_offset = 0
+    cdef Py_ssize_t k = 0, rows, n_layer_tasks, row_offset = 0, column_offset = 0
     while True:   # find the layer of this task
-        n_layer_tasks = (net.sizes[k] + GRADIENT_ROWS - 1) // GRADIENT_ROWS
+        rows = gradient_task_rows(net, k, n_rows)
+        n_layer_tasks = (net.sizes[k] + rows - 1) // rows
         if task < n_layer_tasks:
             break
         task -= n_layer_tasks
         row_offset += net.sizes[k]
         column_offset += net.sizes[k + 1]
         k += 1
-    return layer_gradient_rows(net, params, k, task * GRADIENT_ROWS,
-                               min(net.sizes[k], (task + 1) * GRADIENT_ROWS), n_rows,
+    return layer_gradient_rows(net, params, k, task * rows,
+                               min(net.sizes[k], (task + 1) * rows), n_rows,
                                x if k == 0 else activations[k - 1], deltas[k],
                                alpha_over_weight_sum, grad, penalty_rows + row_offset,
                                bias_sums + column_offset)
