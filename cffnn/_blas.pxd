@@ -8,18 +8,40 @@
 from cython cimport floating
 from scipy.linalg.cython_blas cimport sgemm, dgemm
 
+cdef extern from "cffnn/smallgemm.h" nogil:
+    bint cffnn_small_gemm_available()
+    bint cffnn_small_gemm_fits(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k)
+    void cffnn_small_gemm_f(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k, const float* a,
+                            Py_ssize_t a_rs, Py_ssize_t a_cs, const float* b, Py_ssize_t ldb,
+                            float* c, Py_ssize_t ldc, bint accumulate)
+    void cffnn_small_gemm_nt_f(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k, const float* a,
+                               Py_ssize_t lda, const float* b, Py_ssize_t ldb, float* c,
+                               Py_ssize_t ldc, bint accumulate)
+
 
 cdef inline void gemm(bint trans_a, bint trans_b, int m, int n, int k,
                       floating alpha, const floating* a, int lda,
                       const floating* b, int ldb,
                       floating beta, floating* c, int ldc) noexcept nogil:
-    """C = alpha op(A) op(B) + beta C, all row-major.
+    """C = alpha op(A) op(B) + beta C, all row-major; through include/cffnn/smallgemm.h
+    for small float32 products where the CPU has AVX2 and FMA, else through BLAS.
 
     op(A) is (m, k), op(B) is (k, n), C is (m, n); lda, ldb, ldc are row strides
     (in elements) of the buffers as stored.
     """
     cdef char ta = b'T' if trans_a else b'N'
     cdef char tb = b'T' if trans_b else b'N'
+    if (floating is float and alpha == 1 and (beta == 0 or beta == 1)
+            and not (trans_a and trans_b) and cffnn_small_gemm_fits(m, n, k)
+            and cffnn_small_gemm_available()):
+        # small float32 products of small networks: include/cffnn/smallgemm.h, no packing
+        if trans_b:
+            cffnn_small_gemm_nt_f(m, n, k, a, lda, b, ldb, c, ldc, beta == 1)
+        elif trans_a:
+            cffnn_small_gemm_f(m, n, k, a, 1, lda, b, ldb, c, ldc, beta == 1)
+        else:
+            cffnn_small_gemm_f(m, n, k, a, lda, 1, b, ldb, c, ldc, beta == 1)
+        return
     if floating is float:
         sgemm(&tb, &ta, &n, &m, &k, &alpha, <float*> b, &ldb, <float*> a, &lda,
               &beta, c, &ldc)

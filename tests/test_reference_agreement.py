@@ -104,3 +104,23 @@ def test_relu_family_on_many_blocks_and_threads(dtype):
     X = sample_features(net, 1000, rng, margin=margin, max_tries=1000)
     Y, Y_matrix = make_targets("identity", "squared_error", 1000, 3, rng)
     assert_matches_reference(net, X, Y, Y_matrix, alpha=0.1, n_threads=2)
+
+
+@pytest.mark.parametrize("batch", [1, 3, 4, 5, 6, 9, 31, 64])
+@pytest.mark.parametrize("sizes", [[7, 9, 17, 8], [5, 16, 33, 12], [64, 32, 10], [8, 64, 64, 1]],
+                         ids=lambda sizes: "-".join(map(str, sizes)))
+def test_small_float32_products_match_reference(sizes, batch):
+    """float32 products of up to 8192 weights and ~1e6 multiply-adds skip BLAS for
+    include/cffnn/smallgemm.h on AVX2 machines: 4-row tiles (rows past the batch), 16-column
+    tiles (masked columns past the layer's width), the transposed operands of the
+    backward pass and of the weight gradient, and gradient accumulation onto the L2
+    penalty. Widths here cover each of those edges."""
+    rng = np.random.default_rng(batch)
+    net = network(sizes, activation="tanh", output="softmax" if sizes[-1] > 1 else "identity",
+                  dtype=np.float32, random_state=batch)
+    X = sample_features(net, batch, rng)
+    if sizes[-1] > 1:
+        Y, Y_matrix = make_targets("softmax", "log_loss", batch, sizes[-1], rng)
+    else:
+        Y, Y_matrix = make_targets("identity", "squared_error", batch, 1, rng)
+    assert_matches_reference(net, X, Y, Y_matrix, alpha=0.01)

@@ -1,0 +1,164 @@
+/*
+ * cffnn/smallgemm.h: C = A B (or C += A B) for the small float32 GEMMs of small networks,
+ * without BLAS.
+ *
+ * Why: a BLAS call packs both operands into its own layout and decides on threads before
+ * it multiplies. For the 64x64 layers of a small network at batch 64 that overhead is
+ * most of the call: in the regression task (8-64-64-1, batch 64) sgemm's packing
+ * routines took 24% of the epoch and its kernel 36%. Operands this small already sit in
+ * L1/L2, so this kernel reads them where they are.
+ *
+ * The kernel: tiles of 4 rows x 16 columns of C, held in 8 AVX registers, accumulated over
+ * the whole k (one FMA chain per element, in order p = 0..k-1). Columns past n are masked,
+ * rows past m repeat row 0 and are not stored.
+ *
+ * Operands: A(r, p) = a[r * a_rs + p * a_cs] for r < m, p < k (so that A may be a row-major
+ * matrix, a_rs = lda, a_cs = 1, or the transpose of one, a_rs = 1, a_cs = lda); B row-major
+ * (k x n) with row stride ldb; C row-major (m x n) with row stride ldc.
+ *
+ * AVX2 + FMA only (x86-64 with GCC or clang): callers use BLAS where
+ * cffnn_small_gemm_available() is false, and for operands too large for this kernel
+ * (whose B is re-read for every 4 rows of A: cffnn_small_gemm_fits).
+ */
+#ifndef CFFNN_SMALLGEMM_H
+#define CFFNN_SMALLGEMM_H
+
+#include <stddef.h>
+
+#include "cffnn/cpu.h"
+
+/* B (k x n floats) must stay in L1/L2 while every 4-row tile of A streams over it, and a
+ * bigger product amortises BLAS's packing well enough. Below 8 columns most lanes would
+ * be masked off (BLAS's gemv path is faster there). */
+#define CFFNN_SMALL_GEMM_MAX_B 8192          /* floats: 32 KB */
+#define CFFNN_SMALL_GEMM_MAX_MACS 1048576    /* m * n * k */
+
+static inline int cffnn_small_gemm_fits(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k) {
+    return n >= 8 && k * n <= CFFNN_SMALL_GEMM_MAX_B
+           && (double)m * (double)n * (double)k <= CFFNN_SMALL_GEMM_MAX_MACS;
+}
+
+#ifdef CFFNN_X86_AVX2
+#include <immintrin.h>
+
+static inline int cffnn_small_gemm_available(void) { return cffnn_has_avx2_fma(); }
+
+/* One tile: rows [0, rows) x columns [0, 16) of C, columns masked by mask_lo / mask_hi. */
+__attribute__((target("avx2,fma")))
+static inline void cffnn_small_gemm_tile_f(
+        int rows, ptrdiff_t k, const float *a, ptrdiff_t a_rs, ptrdiff_t a_cs,
+        const float *b, ptrdiff_t ldb, float *c, ptrdiff_t ldc, int full,
+        __m256i mask_lo, __m256i mask_hi, int accumulate) {
+    const float *a0 = a;
+    const float *a1 = a + (rows > 1 ? a_rs : 0);
+    const float *a2 = a + (rows > 2 ? 2 * a_rs : 0);
+    const float *a3 = a + (rows > 3 ? 3 * a_rs : 0);
+    __m256 c00 = _mm256_setzero_ps(), c01 = _mm256_setzero_ps();
+    __m256 c10 = _mm256_setzero_ps(), c11 = _mm256_setzero_ps();
+    __m256 c20 = _mm256_setzero_ps(), c21 = _mm256_setzero_ps();
+    __m256 c30 = _mm256_setzero_ps(), c31 = _mm256_setzero_ps();
+    for (ptrdiff_t p = 0; p < k; p++) {
+        /* C[r, :] += A[r, p] B[p, :] */
+        const float *b_row = b + p * ldb;
+        __m256 b_lo, b_hi;
+        if (full) {
+            b_lo = _mm256_loadu_ps(b_row);
+            b_hi = _mm256_loadu_ps(b_row + 8);
+        } else {
+            b_lo = _mm256_maskload_ps(b_row, mask_lo);
+            b_hi = _mm256_maskload_ps(b_row + 8, mask_hi);
+        }
+        __m256 x = _mm256_broadcast_ss(a0 + p * a_cs);
+        c00 = _mm256_fmadd_ps(x, b_lo, c00);
+        c01 = _mm256_fmadd_ps(x, b_hi, c01);
+        x = _mm256_broadcast_ss(a1 + p * a_cs);
+        c10 = _mm256_fmadd_ps(x, b_lo, c10);
+        c11 = _mm256_fmadd_ps(x, b_hi, c11);
+        x = _mm256_broadcast_ss(a2 + p * a_cs);
+        c20 = _mm256_fmadd_ps(x, b_lo, c20);
+        c21 = _mm256_fmadd_ps(x, b_hi, c21);
+        x = _mm256_broadcast_ss(a3 + p * a_cs);
+        c30 = _mm256_fmadd_ps(x, b_lo, c30);
+        c31 = _mm256_fmadd_ps(x, b_hi, c31);
+    }
+    __m256 tile[4][2] = {{c00, c01}, {c10, c11}, {c20, c21}, {c30, c31}};
+    for (int r = 0; r < rows; r++) {
+        float *c_row = c + r * ldc;
+        if (full) {
+            if (accumulate) {
+                tile[r][0] = _mm256_add_ps(_mm256_loadu_ps(c_row), tile[r][0]);
+                tile[r][1] = _mm256_add_ps(_mm256_loadu_ps(c_row + 8), tile[r][1]);
+            }
+            _mm256_storeu_ps(c_row, tile[r][0]);
+            _mm256_storeu_ps(c_row + 8, tile[r][1]);
+        } else {
+            if (accumulate) {
+                tile[r][0] = _mm256_add_ps(_mm256_maskload_ps(c_row, mask_lo), tile[r][0]);
+                tile[r][1] = _mm256_add_ps(_mm256_maskload_ps(c_row + 8, mask_hi), tile[r][1]);
+            }
+            _mm256_maskstore_ps(c_row, mask_lo, tile[r][0]);
+            _mm256_maskstore_ps(c_row + 8, mask_hi, tile[r][1]);
+        }
+    }
+}
+
+/* C = A B (accumulate = 0) or C += A B (accumulate = 1); see the top of this file. */
+__attribute__((target("avx2,fma")))
+static void cffnn_small_gemm_f(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k,
+                               const float *a, ptrdiff_t a_rs, ptrdiff_t a_cs,
+                               const float *b, ptrdiff_t ldb, float *c, ptrdiff_t ldc,
+                               int accumulate) {
+    for (ptrdiff_t j = 0; j < n; j += 16) {
+        ptrdiff_t width = n - j < 16 ? n - j : 16;
+        int full = width == 16;
+        /* lane l of the low (high) half is on when column j + l (j + 8 + l) is < n */
+        __m256i lanes = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+        __m256i mask_lo = _mm256_cmpgt_epi32(_mm256_set1_epi32((int)width), lanes);
+        __m256i mask_hi = _mm256_cmpgt_epi32(_mm256_set1_epi32((int)width - 8), lanes);
+        for (ptrdiff_t i = 0; i < m; i += 4) {
+            int rows = m - i < 4 ? (int)(m - i) : 4;
+            if (full)
+                cffnn_small_gemm_tile_f(rows, k, a + i * a_rs, a_rs, a_cs, b + j, ldb,
+                                        c + i * ldc + j, ldc, 1, mask_lo, mask_hi, accumulate);
+            else
+                cffnn_small_gemm_tile_f(rows, k, a + i * a_rs, a_rs, a_cs, b + j, ldb,
+                                        c + i * ldc + j, ldc, 0, mask_lo, mask_hi, accumulate);
+        }
+    }
+}
+
+/* C = A B^T (accumulate = 0) or C += A B^T, A row-major (m x k, lda), B row-major
+ * (n x k, ldb): B^T is first copied into a buffer on the stack (n * k <=
+ * CFFNN_SMALL_GEMM_MAX_B), so that the kernel reads rows of it. */
+__attribute__((target("avx2,fma")))
+static void cffnn_small_gemm_nt_f(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k,
+                                  const float *a, ptrdiff_t lda, const float *b,
+                                  ptrdiff_t ldb, float *c, ptrdiff_t ldc, int accumulate) {
+    float b_transposed[CFFNN_SMALL_GEMM_MAX_B];
+    for (ptrdiff_t i = 0; i < n; i++)
+        for (ptrdiff_t p = 0; p < k; p++)
+            b_transposed[p * n + i] = b[i * ldb + p];
+    cffnn_small_gemm_f(m, n, k, a, lda, 1, b_transposed, n, c, ldc, accumulate);
+}
+
+#else  /* no AVX2 build: BLAS everywhere */
+
+static inline int cffnn_small_gemm_available(void) { return 0; }
+static inline void cffnn_small_gemm_f(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k,
+                                      const float *a, ptrdiff_t a_rs, ptrdiff_t a_cs,
+                                      const float *b, ptrdiff_t ldb, float *c, ptrdiff_t ldc,
+                                      int accumulate) {
+    (void)m; (void)n; (void)k; (void)a; (void)a_rs; (void)a_cs; (void)b; (void)ldb;
+    (void)c; (void)ldc; (void)accumulate;
+}
+static inline void cffnn_small_gemm_nt_f(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k,
+                                         const float *a, ptrdiff_t lda, const float *b,
+                                         ptrdiff_t ldb, float *c, ptrdiff_t ldc,
+                                         int accumulate) {
+    (void)m; (void)n; (void)k; (void)a; (void)lda; (void)b; (void)ldb; (void)c; (void)ldc;
+    (void)accumulate;
+}
+
+#endif
+
+#endif /* CFFNN_SMALLGEMM_H */
