@@ -14,6 +14,7 @@ class TrainingEpoch:
     timeout = 300
 
     def setup(self, task, impl):
+        self.limits = None            # teardown runs even when setup skips (n/a)
         try:
             X, y, _ = TASKS[task]["load"]()
             self.run = IMPLEMENTATIONS[impl](TASKS[task], X, y, THREADS)
