@@ -14,7 +14,7 @@ cdef extern from "cffnn/smallgemm.h" nogil:
     void cffnn_small_gemm_f(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k, const float* a,
                             Py_ssize_t a_rs, Py_ssize_t a_cs, const float* b, Py_ssize_t ldb,
                             float* c, Py_ssize_t ldc, bint accumulate)
-    void cffnn_small_gemm_nt_f(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k, const float* a,
+    bint cffnn_small_gemm_nt_f(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k, const float* a,
                                Py_ssize_t lda, const float* b, Py_ssize_t ldb, float* c,
                                Py_ssize_t ldc, bint accumulate)
 
@@ -36,12 +36,14 @@ cdef inline void gemm(bint trans_a, bint trans_b, int m, int n, int k,
             and cffnn_small_gemm_available()):
         # small float32 products of small networks: include/cffnn/smallgemm.h, no packing
         if trans_b:
-            cffnn_small_gemm_nt_f(m, n, k, a, lda, b, ldb, c, ldc, beta == 1)
+            if cffnn_small_gemm_nt_f(m, n, k, a, lda, b, ldb, c, ldc, beta == 1):
+                return       # (else out of memory for its transposed copy: BLAS below)
         elif trans_a:
             cffnn_small_gemm_f(m, n, k, a, 1, lda, b, ldb, c, ldc, beta == 1)
+            return
         else:
             cffnn_small_gemm_f(m, n, k, a, lda, 1, b, ldb, c, ldc, beta == 1)
-        return
+            return
     if floating is float:
         sgemm(&tb, &ta, &n, &m, &k, &alpha, <float*> b, &ldb, <float*> a, &lda,
               &beta, c, &ldc)

@@ -24,6 +24,7 @@
 #define CFFNN_SMALLGEMM_H
 
 #include <stddef.h>
+#include <stdlib.h>
 
 #include "cffnn/cpu.h"
 
@@ -128,17 +129,22 @@ static void cffnn_small_gemm_f(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k,
 }
 
 /* C = A B^T (accumulate = 0) or C += A B^T, A row-major (m x k, lda), B row-major
- * (n x k, ldb): B^T is first copied into a buffer on the stack (n * k <=
- * CFFNN_SMALL_GEMM_MAX_B), so that the kernel reads rows of it. */
+ * (n x k, ldb): B^T is first copied into a heap buffer (n * k <= CFFNN_SMALL_GEMM_MAX_B
+ * floats; not the stack, which a caller's thread may have small), so that the kernel
+ * reads rows of it. Returns 0, having done nothing, if that buffer cannot be had. */
 __attribute__((target("avx2,fma")))
-static void cffnn_small_gemm_nt_f(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k,
-                                  const float *a, ptrdiff_t lda, const float *b,
-                                  ptrdiff_t ldb, float *c, ptrdiff_t ldc, int accumulate) {
-    float b_transposed[CFFNN_SMALL_GEMM_MAX_B];
+static int cffnn_small_gemm_nt_f(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k,
+                                 const float *a, ptrdiff_t lda, const float *b,
+                                 ptrdiff_t ldb, float *c, ptrdiff_t ldc, int accumulate) {
+    float *b_transposed = (float *)malloc((size_t)(n * k) * sizeof(float));
+    if (b_transposed == NULL)
+        return 0;
     for (ptrdiff_t i = 0; i < n; i++)
         for (ptrdiff_t p = 0; p < k; p++)
             b_transposed[p * n + i] = b[i * ldb + p];
     cffnn_small_gemm_f(m, n, k, a, lda, 1, b_transposed, n, c, ldc, accumulate);
+    free(b_transposed);
+    return 1;
 }
 
 #else  /* no AVX2 build: BLAS everywhere */
@@ -151,12 +157,13 @@ static inline void cffnn_small_gemm_f(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k,
     (void)m; (void)n; (void)k; (void)a; (void)a_rs; (void)a_cs; (void)b; (void)ldb;
     (void)c; (void)ldc; (void)accumulate;
 }
-static inline void cffnn_small_gemm_nt_f(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k,
-                                         const float *a, ptrdiff_t lda, const float *b,
-                                         ptrdiff_t ldb, float *c, ptrdiff_t ldc,
-                                         int accumulate) {
+static inline int cffnn_small_gemm_nt_f(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k,
+                                        const float *a, ptrdiff_t lda, const float *b,
+                                        ptrdiff_t ldb, float *c, ptrdiff_t ldc,
+                                        int accumulate) {
     (void)m; (void)n; (void)k; (void)a; (void)lda; (void)b; (void)ldb; (void)c; (void)ldc;
     (void)accumulate;
+    return 0;
 }
 
 #endif
