@@ -9,6 +9,7 @@ from cython cimport floating
 from scipy.linalg.cython_blas cimport sgemm, dgemm
 
 cdef extern from "cffnn/smallgemm.h" nogil:
+    int cffnn_small_gemm_enabled
     bint cffnn_small_gemm_available()
     bint cffnn_small_gemm_fits(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k)
     void cffnn_small_gemm_f(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k, const float* a,

@@ -42,7 +42,7 @@ import numpy as np
 
 cnp.import_array()
 
-from cffnn._blas cimport gemm
+from cffnn._blas cimport cffnn_small_gemm_enabled, gemm
 from cffnn._layers cimport (
     CFFNN_IDENTITY, CFFNN_LOGISTIC, CFFNN_TANH, CFFNN_RELU, CFFNN_LEAKY_RELU, CFFNN_ELU,
     CFFNN_SOFTPLUS, CFFNN_GELU, CFFNN_SOFTMAX, CFFNN_EXP, bias_activation,
@@ -585,6 +585,16 @@ EPOCH_STATUS = {EPOCH_NONFINITE_LOSS: "loss", EPOCH_NONFINITE_GRADIENT: "gradien
 
 
 cdef bint flush_subnormals = True
+
+
+def set_small_gemm(bint enabled):
+    """Whether small float32 products use include/cffnn/smallgemm.h where the CPU has
+    AVX2 and FMA (default True) or BLAS always; returns the previous setting. For
+    benchmarks/small_gemm.py, which shows what the kernel saves."""
+    global cffnn_small_gemm_enabled
+    previous = cffnn_small_gemm_enabled != 0
+    cffnn_small_gemm_enabled = 1 if enabled else 0
+    return previous
 
 
 def set_flush_subnormals(bint flush):

@@ -39,10 +39,17 @@ static inline int cffnn_small_gemm_fits(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k) {
            && (double)m * (double)n * (double)k <= CFFNN_SMALL_GEMM_MAX_MACS;
 }
 
+/* 1 (the default): small products take this kernel where the CPU allows; 0: BLAS for
+ * every product. Set through cffnn._kernels.set_small_gemm, for benchmarks/small_gemm.py,
+ * which measures the one against the other. */
+static int cffnn_small_gemm_enabled = 1;
+
 #ifdef CFFNN_X86_AVX2
 #include <immintrin.h>
 
-static inline int cffnn_small_gemm_available(void) { return cffnn_has_avx2_fma(); }
+static inline int cffnn_small_gemm_available(void) {
+    return cffnn_small_gemm_enabled && cffnn_has_avx2_fma();
+}
 
 /* One tile: rows [0, rows) x columns [0, 16) of C, columns masked by mask_lo / mask_hi. */
 __attribute__((target("avx2,fma")))
@@ -149,7 +156,7 @@ static int cffnn_small_gemm_nt_f(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k,
 
 #else  /* no AVX2 build: BLAS everywhere */
 
-static inline int cffnn_small_gemm_available(void) { return 0; }
+static inline int cffnn_small_gemm_available(void) { (void)cffnn_small_gemm_enabled; return 0; }
 static inline void cffnn_small_gemm_f(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k,
                                       const float *a, ptrdiff_t a_rs, ptrdiff_t a_cs,
                                       const float *b, ptrdiff_t ldb, float *c, ptrdiff_t ldc,
