@@ -124,3 +124,24 @@ def test_small_float32_products_match_reference(sizes, batch):
     else:
         Y, Y_matrix = make_targets("identity", "squared_error", batch, 1, rng)
     assert_matches_reference(net, X, Y, Y_matrix, alpha=0.01)
+
+
+def test_small_product_kernel_and_blas_agree():
+    """The same float32 network through include/cffnn/smallgemm.h and through BLAS
+    (set_small_gemm(False)): equal to float32 rounding, and the switch is restored."""
+    from cffnn import _kernels
+    rng = np.random.default_rng(3)
+    net = network([13, 40, 17, 10], activation="tanh", output="softmax", dtype=np.float32,
+                  random_state=3)
+    X = sample_features(net, 37, rng)
+    y = rng.integers(0, 10, 37)
+    results = {}
+    for enabled in (True, False):
+        previous = _kernels.set_small_gemm(enabled)
+        try:
+            results[enabled] = (net.forward(X), *net.loss_and_gradient(X, y, alpha=0.1))
+        finally:
+            _kernels.set_small_gemm(previous)
+    assert _kernels.set_small_gemm(True) is True
+    for kernel, blas in zip(results[True], results[False]):
+        assert rel_err(np.asarray(kernel), np.asarray(blas)) <= 1e-5
