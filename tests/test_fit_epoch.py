@@ -220,13 +220,15 @@ print(int(np.count_nonzero((m != 0) & (np.abs(m) < tiny))))
 """
 
 
-def test_update_team_threads_flush_subnormals_too():
+def test_update_team_threads_flush_subnormals_too(tmp_path):
     """Adam's first moments of inputs that went quiet decay by beta_1 per step into
     subnormals (after ~800 steps here); the threads of the update's team must flush them
-    like the calling thread, even when they were started outside fit_epoch."""
+    like the calling thread, even when they were started outside fit_epoch. (In a child
+    process, so that its OpenMP threads start in the script; run outside the source tree,
+    which would shadow the installed package.)"""
     import subprocess
     import sys
-    result = subprocess.run([sys.executable, "-c", TEAM_FLUSH_CHILD], capture_output=True,
-                            text=True, timeout=120)
+    result = subprocess.run([sys.executable, "-c", TEAM_FLUSH_CHILD], cwd=tmp_path,
+                            capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["0"]
