@@ -45,6 +45,14 @@ cdef inline void gemm(bint trans_a, bint trans_b, int m, int n, int k,
         else:
             cffnn_small_gemm_f(m, n, k, a, lda, 1, b, ldb, c, ldc, beta == 1)
             return
+    if (floating is float and trans_a and not trans_b and n == 1 and ldc == 1
+            and alpha == 1 and (beta == 0 or beta == 1) and cffnn_small_gemm_fits(1, m, k)
+            and cffnn_small_gemm_available()):
+        # the weight gradient of a one-output layer, dW (m x 1) = A^T b: computed as the
+        # row C^T = b^T A, whose m columns fill the kernel's vectors (as C itself, one
+        # masked column, would not)
+        cffnn_small_gemm_f(1, m, k, b, 0, ldb, a, lda, c, m, beta == 1)
+        return
     if floating is float:
         sgemm(&tb, &ta, &n, &m, &k, &alpha, <float*> b, &ldb, <float*> a, &lda,
               &beta, c, &ldc)
