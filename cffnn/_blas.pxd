@@ -33,26 +33,21 @@ cdef inline void gemm(bint trans_a, bint trans_b, int m, int n, int k,
     cdef char ta = b'T' if trans_a else b'N'
     cdef char tb = b'T' if trans_b else b'N'
     if (floating is float and alpha == 1 and (beta == 0 or beta == 1)
-            and not (trans_a and trans_b) and cffnn_small_gemm_fits(m, n, k)
-            and cffnn_small_gemm_available()):
+            and not (trans_a and trans_b) and cffnn_small_gemm_available()):
         # small float32 products of small networks: include/cffnn/smallgemm.h, no packing
-        if trans_b:
+        if cffnn_small_gemm_fits(m, n, k):
+            if not trans_b:
+                cffnn_small_gemm_f(m, n, k, a, 1 if trans_a else lda, lda if trans_a else 1,
+                                   b, ldb, c, ldc, beta == 1)
+                return
             if cffnn_small_gemm_nt_f(m, n, k, a, lda, b, ldb, c, ldc, beta == 1):
                 return       # (else out of memory for its transposed copy: BLAS below)
-        elif trans_a:
-            cffnn_small_gemm_f(m, n, k, a, 1, lda, b, ldb, c, ldc, beta == 1)
+        elif trans_a and n == 1 and ldc == 1 and cffnn_small_gemm_fits(1, m, k):
+            # the weight gradient of a one-output layer, dW (m x 1) = A^T b: computed as
+            # the row C^T = b^T A, whose m columns fill the kernel's vectors (as C itself,
+            # one masked column, would not)
+            cffnn_small_gemm_f(1, m, k, b, 0, ldb, a, lda, c, m, beta == 1)
             return
-        else:
-            cffnn_small_gemm_f(m, n, k, a, lda, 1, b, ldb, c, ldc, beta == 1)
-            return
-    if (floating is float and trans_a and not trans_b and n == 1 and ldc == 1
-            and alpha == 1 and (beta == 0 or beta == 1) and cffnn_small_gemm_fits(1, m, k)
-            and cffnn_small_gemm_available()):
-        # the weight gradient of a one-output layer, dW (m x 1) = A^T b: computed as the
-        # row C^T = b^T A, whose m columns fill the kernel's vectors (as C itself, one
-        # masked column, would not)
-        cffnn_small_gemm_f(1, m, k, b, 0, ldb, a, lda, c, m, beta == 1)
-        return
     if floating is float:
         sgemm(&tb, &ta, &n, &m, &k, &alpha, <float*> b, &ldb, <float*> a, &lda,
               &beta, c, &ldc)
