@@ -135,6 +135,46 @@ static void cffnn_small_gemm_f(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k,
     }
 }
 
+/* out (k x n, row stride n) = the transpose of b (n x k, row stride ldb): 8 x 8 blocks
+ * through registers (unpack, shuffle, permute: the usual AVX transpose), the edges one
+ * value at a time. The scalar loop alone took 30% of cffnn_small_gemm_nt_f. */
+__attribute__((target("avx2,fma")))
+static void cffnn_transpose_f(ptrdiff_t n, ptrdiff_t k, const float *b, ptrdiff_t ldb,
+                              float *out) {
+    ptrdiff_t n8 = n - n % 8, k8 = k - k % 8;
+    for (ptrdiff_t i = 0; i < n8; i += 8)
+        for (ptrdiff_t p = 0; p < k8; p += 8) {
+            const float *src = b + i * ldb + p;
+            __m256 r0 = _mm256_loadu_ps(src), r1 = _mm256_loadu_ps(src + ldb);
+            __m256 r2 = _mm256_loadu_ps(src + 2 * ldb), r3 = _mm256_loadu_ps(src + 3 * ldb);
+            __m256 r4 = _mm256_loadu_ps(src + 4 * ldb), r5 = _mm256_loadu_ps(src + 5 * ldb);
+            __m256 r6 = _mm256_loadu_ps(src + 6 * ldb), r7 = _mm256_loadu_ps(src + 7 * ldb);
+            __m256 t0 = _mm256_unpacklo_ps(r0, r1), t1 = _mm256_unpackhi_ps(r0, r1);
+            __m256 t2 = _mm256_unpacklo_ps(r2, r3), t3 = _mm256_unpackhi_ps(r2, r3);
+            __m256 t4 = _mm256_unpacklo_ps(r4, r5), t5 = _mm256_unpackhi_ps(r4, r5);
+            __m256 t6 = _mm256_unpacklo_ps(r6, r7), t7 = _mm256_unpackhi_ps(r6, r7);
+            __m256 s0 = _mm256_shuffle_ps(t0, t2, 0x44), s1 = _mm256_shuffle_ps(t0, t2, 0xEE);
+            __m256 s2 = _mm256_shuffle_ps(t1, t3, 0x44), s3 = _mm256_shuffle_ps(t1, t3, 0xEE);
+            __m256 s4 = _mm256_shuffle_ps(t4, t6, 0x44), s5 = _mm256_shuffle_ps(t4, t6, 0xEE);
+            __m256 s6 = _mm256_shuffle_ps(t5, t7, 0x44), s7 = _mm256_shuffle_ps(t5, t7, 0xEE);
+            float *dst = out + p * n + i;
+            _mm256_storeu_ps(dst, _mm256_permute2f128_ps(s0, s4, 0x20));
+            _mm256_storeu_ps(dst + n, _mm256_permute2f128_ps(s1, s5, 0x20));
+            _mm256_storeu_ps(dst + 2 * n, _mm256_permute2f128_ps(s2, s6, 0x20));
+            _mm256_storeu_ps(dst + 3 * n, _mm256_permute2f128_ps(s3, s7, 0x20));
+            _mm256_storeu_ps(dst + 4 * n, _mm256_permute2f128_ps(s0, s4, 0x31));
+            _mm256_storeu_ps(dst + 5 * n, _mm256_permute2f128_ps(s1, s5, 0x31));
+            _mm256_storeu_ps(dst + 6 * n, _mm256_permute2f128_ps(s2, s6, 0x31));
+            _mm256_storeu_ps(dst + 7 * n, _mm256_permute2f128_ps(s3, s7, 0x31));
+        }
+    for (ptrdiff_t i = 0; i < n; i++)           /* the edges: columns p >= k8 ... */
+        for (ptrdiff_t p = k8; p < k; p++)
+            out[p * n + i] = b[i * ldb + p];
+    for (ptrdiff_t i = n8; i < n; i++)          /* ... and rows i >= n8 */
+        for (ptrdiff_t p = 0; p < k8; p++)
+            out[p * n + i] = b[i * ldb + p];
+}
+
 /* C = A B^T (accumulate = 0) or C += A B^T, A row-major (m x k, lda), B row-major
  * (n x k, ldb): B^T is first copied into a heap buffer (n * k <= CFFNN_SMALL_GEMM_MAX_B
  * floats; not the stack, which a caller's thread may have small), so that the kernel
@@ -146,9 +186,7 @@ static int cffnn_small_gemm_nt_f(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k,
     float *b_transposed = (float *)malloc((size_t)(n * k) * sizeof(float));
     if (b_transposed == NULL)
         return 0;
-    for (ptrdiff_t i = 0; i < n; i++)
-        for (ptrdiff_t p = 0; p < k; p++)
-            b_transposed[p * n + i] = b[i * ldb + p];
+    cffnn_transpose_f(n, k, b, ldb, b_transposed);
     cffnn_small_gemm_f(m, n, k, a, lda, 1, b_transposed, n, c, ldc, accumulate);
     free(b_transposed);
     return 1;
