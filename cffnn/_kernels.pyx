@@ -11,22 +11,28 @@ Maths (DESIGN.md): for layers k = 0..L-1 with W[k] of shape (n_k, n_{k+1}),
 Design:
 - Parameters and gradients are one flat buffer each: W[0] row-major, b[0], W[1], b[1], ...
   (`weight_offsets`, `bias_offsets` give where each starts).
-- Every pass works on blocks of block_rows(n_rows) rows. A block goes through forward,
-  loss and delta propagation without any synchronisation with other blocks, so blocks are
-  spread over an OpenMP team; each thread calls single-threaded BLAS on its own rows
-  (BLAS's pool is held at one thread meanwhile, _threads.pxd). Because the blocks do not
-  depend on the team size and block losses are summed in block order, results do not
-  depend on the number of threads. Blocks are handed out dynamically: on a shared
-  machine one thread may share its core (with another process, or with NumPy's OpenBLAS
-  workers, which spin for ~0.1 s after each call), and the other then takes more blocks.
+- Every pass works on blocks of block_rows rows (a function of the network and the batch
+  size). A block goes through forward, loss and delta propagation without any
+  synchronisation with other blocks, so blocks are spread over an OpenMP team; each
+  thread calls single-threaded BLAS on its own rows (BLAS's pool is held at one thread
+  meanwhile, _threads.pxd). Because the blocks do not depend on the team size and block
+  losses are summed in block order, results do not depend on the number of threads.
+  Blocks are handed out dynamically: on a shared machine one thread may share its core
+  (with another process, or with NumPy's OpenBLAS workers, which spin for ~0.1 s after
+  each call), and the other then takes more blocks.
 - Weight gradients need all rows, so they run after the blocks, as tasks of whole rows
   of dW[k] (each task owns its rows of the gradient: no reduction, no race, and a
   partition that depends on the layer and the batch size, not on the team either).
-- Small work (under PARALLEL_MIN_MACS multiply-adds, or one block) never starts a team.
+- Small work (under PARALLEL_MIN_MACS multiply-adds in a call, EPOCH_TEAM_MIN_MACS in a
+  minibatch of an epoch, or one block) never starts a team.
 - Team threads take the caller's floating-point mode for each parallel region
   (include/cffnn/fpmode.h), so that fit_epoch's flushing of subnormals reaches them too.
 - An epoch (epoch_loop) is minibatches of the above plus the optimiser's fused update
-  (_optimizers.pxd), all without the GIL, in one workspace allocated per epoch.
+  (_optimizers.pxd), all without the GIL, in one workspace allocated per epoch and in one
+  parallel region: the phases of a minibatch are separated by include/cffnn/team.h's
+  barriers, which spin briefly, instead of three regions whose sleeping threads each took
+  ~26 us to wake. A team whose threads wait too much (another process has one of the
+  cores) goes on with one thread (team.h, epoch_loop).
 - Callers (cffnn/network.py) have validated shapes, dtypes, finiteness and that every
   dimension fits in a C int; the nogil loops never raise (allocation failure is reported
   by a status code, turned into MemoryError by CompiledNetwork).
@@ -73,6 +79,22 @@ cdef extern from "cffnn/gather.h" nogil:
     void cffnn_gather_rows_d(const double* x, Py_ssize_t width, const Py_ssize_t* order,
                              Py_ssize_t n_rows, double* out)
 
+cdef extern from "cffnn/team.h" nogil:
+    ctypedef struct cffnn_barrier:
+        pass
+    ctypedef struct cffnn_counter:
+        pass
+    void cffnn_barrier_init(cffnn_barrier* barrier)
+    void cffnn_counter_init(cffnn_counter* counter)
+    void cffnn_barrier_wait(cffnn_barrier* barrier, int n_threads)
+    bint cffnn_barrier_solo(const cffnn_barrier* barrier)
+    long long cffnn_counter_next(cffnn_counter* counter, long long base)
+    long long cffnn_counter_after(long long base, long long n_items, int n_threads)
+    int cffnn_team_size()
+    int cffnn_team_thread()
+    double cffnn_team_max_wait
+    long long cffnn_team_min_judged_ns
+
 cdef extern from "cffnn/rowkernel.h" nogil:
     void cffnn_row_times_matrix_f(const float* x, const float* W, const float* b, float* y,
                                   Py_ssize_t n_in, Py_ssize_t n_out, int* nonzero)
@@ -90,15 +112,20 @@ LOSS_CODES = {
     "log_loss": CFFNN_LOG_LOSS, "poisson": CFFNN_POISSON,
 }
 
-DEF MIN_BLOCK_ROWS = 64             # block sizes: see block_rows()
+DEF MIN_BLOCK_ROWS = 16             # block sizes: see block_rows()
+DEF LARGE_NETWORK_BLOCK_ROWS = 64
 DEF MAX_BLOCK_ROWS = 512
+DEF SMALL_NETWORK_MACS = 16384      # multiply-adds per row below which a network is small
 DEF PARALLEL_MIN_MACS = 1000000     # below this many multiply-adds a team costs more than it saves
+DEF EPOCH_TEAM_MIN_MACS = 65536     # the same for one minibatch of an epoch (see epoch_loop)
 DEF GRADIENT_TASK_MACS = 6000000    # weight-gradient tasks: see gradient_task_rows()
 DEF MIN_GRADIENT_ROWS = 64
+DEF SMALL_GRADIENT_ROWS = 16
 DEF MAX_LAYERS = 64                 # per-block pointer arrays live on the stack
 DEF ROW_KERNEL_MAX_ROWS = 4         # up to this many rows, rowkernel.h instead of GEMM
-DEF UPDATE_CHUNK = 16384            # parameters per chunk of the optimiser update
-DEF PARALLEL_MIN_PARAMS = 131072    # smaller networks update on one thread
+DEF UPDATE_CHUNK = 16384            # at most this many parameters per chunk of the update
+DEF MIN_TEAM_COOLDOWN = 4           # epochs on one thread after a team went solo, doubling
+DEF MAX_TEAM_COOLDOWN = 256         # up to this while it keeps happening (epoch_loop)
 
 MAX_N_LAYERS = MAX_LAYERS
 
@@ -119,21 +146,30 @@ cdef inline Py_ssize_t macs_per_row(const Layout* net) noexcept nogil:
     return macs
 
 
-cdef inline Py_ssize_t block_rows(Py_ssize_t n_rows) noexcept nogil:
-    """Rows per block for a batch of n_rows: a function of n_rows alone, never of the team.
+cdef inline Py_ssize_t block_rows(const Layout* net, Py_ssize_t n_rows) noexcept nogil:
+    """Rows per block for a batch of n_rows: a function of the network and n_rows, never
+    of the team.
 
     n_rows / 8 rounded up to a multiple of 64, within [64, 512]: at least 8 blocks for
     threads to share when there are 512 rows or more, and few enough GEMM calls (each
     repacks W) to keep BLAS efficient; measured on 784-256-128-10, 10000 rows, 1 thread:
-    84 ms with 64-row blocks, 67 ms with 512-row blocks.
+    84 ms with 64-row blocks, 67 ms with 512-row blocks. Small networks (whose products
+    go to smallgemm.h, which packs nothing) split a minibatch of up to 128 rows in two
+    blocks of a multiple of 16 rows, so that two threads can share it.
     """
-    cdef Py_ssize_t rows = (n_rows // 8 + MIN_BLOCK_ROWS - 1) // MIN_BLOCK_ROWS * MIN_BLOCK_ROWS
-    return min(MAX_BLOCK_ROWS, max(MIN_BLOCK_ROWS, rows))
+    cdef Py_ssize_t rows = ((n_rows // 8 + LARGE_NETWORK_BLOCK_ROWS - 1)
+                            // LARGE_NETWORK_BLOCK_ROWS * LARGE_NETWORK_BLOCK_ROWS)
+    rows = min(MAX_BLOCK_ROWS, max(LARGE_NETWORK_BLOCK_ROWS, rows))
+    if macs_per_row(net) < SMALL_NETWORK_MACS:
+        rows = min(rows, max(MIN_BLOCK_ROWS, ((n_rows + 1) // 2 + MIN_BLOCK_ROWS - 1)
+                                             // MIN_BLOCK_ROWS * MIN_BLOCK_ROWS))
+    return rows
 
 
 cdef inline int team_size(const Layout* net, Py_ssize_t n_rows, int n_threads) noexcept nogil:
     """Threads worth starting for n_rows: 1 for small work, never more than blocks."""
-    cdef Py_ssize_t n_blocks = (n_rows + block_rows(n_rows) - 1) // block_rows(n_rows)
+    cdef Py_ssize_t rows_per_block = block_rows(net, n_rows)
+    cdef Py_ssize_t n_blocks = (n_rows + rows_per_block - 1) // rows_per_block
     if n_threads <= 1 or n_blocks < 2 or n_rows * macs_per_row(net) < PARALLEL_MIN_MACS:
         return 1
     return <int> (n_threads if n_threads < n_blocks else n_blocks)
@@ -246,7 +282,7 @@ cdef int forward_all(const Layout* net, const floating* params, const floating* 
     Stores the summed loss (targets given) or 0 in total; returns -1 if out of memory.
     """
     cdef Py_ssize_t k, block, max_width = 1
-    cdef Py_ssize_t rows_per_block = block_rows(n_rows)
+    cdef Py_ssize_t rows_per_block = block_rows(net, n_rows)
     cdef Py_ssize_t n_blocks = (n_rows + rows_per_block - 1) // rows_per_block
     cdef int team = team_size(net, n_rows, n_threads)
     cdef long long blas_threads
@@ -297,20 +333,22 @@ cdef int forward_all(const Layout* net, const floating* params, const floating* 
 # --------------------------------------------------------------------------------------
 
 cdef double train_rows(const Layout* net, const floating* params, const floating* x,
-                       const Py_ssize_t* order, floating* gathered_x,
-                       const floating* targets, const double* sample_weight,
-                       double inv_weight_sum, int loss, Py_ssize_t row_start,
-                       Py_ssize_t row_stop, floating** activations, floating** deltas,
-                       floating** preactivations) noexcept nogil:
+                       const floating* y, const double* sample_weight,
+                       const Py_ssize_t* order, floating* gathered_x, floating* gathered_y,
+                       double* gathered_weights, double inv_weight_sum, int loss,
+                       Py_ssize_t row_start, Py_ssize_t row_stop, floating** activations,
+                       floating** deltas, floating** preactivations) noexcept nogil:
     """Forward, loss, output delta and delta propagation for rows [row_start, row_stop).
 
     activations[k], deltas[k], preactivations[k] point at full-batch buffers of shape
     (n_rows, n_{k+1}); deltas[L-1] is activations[L-1] (the logits become delta there),
     preactivations[k] is NULL except for gelu layers. Returns the block's weighted loss.
-    With order, input row i is x[order[i]]: the block first gathers its rows into the
-    same rows of gathered_x (on the thread that then uses them, while they are hot).
+    With order, batch row i is row order[i] of x, y and sample_weight: the block first
+    gathers its rows into the same rows of gathered_x, gathered_y and gathered_weights
+    (on the thread that then uses them, while they are hot).
     """
-    cdef Py_ssize_t k, L = net.n_layers, n_rows = row_stop - row_start, width
+    cdef Py_ssize_t k, i, L = net.n_layers, n_rows = row_stop - row_start, width
+    cdef Py_ssize_t n_in = net.sizes[0], n_out = net.sizes[L]
     cdef floating* block_activations[MAX_LAYERS]
     cdef floating* block_deltas[MAX_LAYERS]
     cdef floating* block_preactivations[MAX_LAYERS]
@@ -323,21 +361,30 @@ cdef double train_rows(const Layout* net, const floating* params, const floating
         block_preactivations[k] = NULL
         if preactivations[k] != NULL:
             block_preactivations[k] = preactivations[k] + row_start * width
-    if sample_weight != NULL:
-        block_weight = sample_weight + row_start
     if order != NULL:
         if floating is float:
-            cffnn_gather_rows_f(x, net.sizes[0], order + row_start, n_rows,
-                                gathered_x + row_start * net.sizes[0])
+            cffnn_gather_rows_f(x, n_in, order + row_start, n_rows,
+                                gathered_x + row_start * n_in)
+            cffnn_gather_rows_f(y, n_out, order + row_start, n_rows,
+                                gathered_y + row_start * n_out)
         else:
-            cffnn_gather_rows_d(x, net.sizes[0], order + row_start, n_rows,
-                                gathered_x + row_start * net.sizes[0])
+            cffnn_gather_rows_d(x, n_in, order + row_start, n_rows,
+                                gathered_x + row_start * n_in)
+            cffnn_gather_rows_d(y, n_out, order + row_start, n_rows,
+                                gathered_y + row_start * n_out)
+        if sample_weight != NULL:
+            for i in range(row_start, row_stop):
+                gathered_weights[i] = sample_weight[order[i]]
+            sample_weight = gathered_weights
         x = gathered_x
-    forward_block(net, params, x + row_start * net.sizes[0], n_rows, block_activations,
+        y = gathered_y
+    if sample_weight != NULL:
+        block_weight = sample_weight + row_start
+    forward_block(net, params, x + row_start * n_in, n_rows, block_activations,
                   block_preactivations, True)
     block_loss = loss_and_output_delta(
-        block_deltas[L - 1], targets + row_start * net.sizes[L], block_weight,
-        inv_weight_sum, n_rows, net.sizes[L], net.codes[L - 1], loss)
+        block_deltas[L - 1], y + row_start * n_out, block_weight, inv_weight_sum, n_rows,
+        n_out, net.codes[L - 1], loss)
     backward_block(net, params, n_rows, block_activations, block_deltas,
                    block_preactivations)
     return block_loss
@@ -416,13 +463,19 @@ cdef inline Py_ssize_t gradient_task_rows(const Layout* net, Py_ssize_t k,
     packing: dW of 784x256 from 128 rows took 962 us as 7 tasks of 128 rows and 834 us
     as 2 of 392 (one thread, medians). 6M makes 5 tasks of it, which 2 threads share
     evenly with the other layers' tasks, and leaves more for more threads on larger work.
+    Small networks (block_rows) pack nothing, and their layers split in two tasks of at
+    least SMALL_GRADIENT_ROWS rows, so that two threads can share their largest layer.
     """
     cdef double macs = <double> net.sizes[k] * net.sizes[k + 1] * n_rows
     cdef Py_ssize_t n_tasks = <Py_ssize_t> max(1.0, min(<double> net.sizes[k],
                                                          ceil(macs / GRADIENT_TASK_MACS)))
+    cdef Py_ssize_t min_rows = MIN_GRADIENT_ROWS
+    if macs_per_row(net) < SMALL_NETWORK_MACS:
+        n_tasks = max(n_tasks, 2)
+        min_rows = SMALL_GRADIENT_ROWS
     cdef Py_ssize_t rows = (net.sizes[k] + n_tasks - 1) // n_tasks
     rows = (rows + 15) // 16 * 16
-    return min(net.sizes[k], max(rows, MIN_GRADIENT_ROWS))
+    return min(net.sizes[k], max(rows, min_rows))
 
 
 cdef inline Py_ssize_t gradient_task_count(const Layout* net, Py_ssize_t n_rows) noexcept nogil:
@@ -432,111 +485,6 @@ cdef inline Py_ssize_t gradient_task_count(const Layout* net, Py_ssize_t n_rows)
         rows = gradient_task_rows(net, k, n_rows)
         n_tasks += (net.sizes[k] + rows - 1) // rows
     return n_tasks
-
-
-cdef int train_all(const Layout* net, const floating* params, const floating* x,
-                   Py_ssize_t n_rows, const Py_ssize_t* order, floating* gathered_x,
-                   const floating* targets, const double* sample_weight,
-                   double inv_weight_sum, double alpha_over_weight_sum, int loss,
-                   floating* grad, int n_threads, double* total, bint* grad_finite,
-                   void* workspace) noexcept nogil:
-    """Loss (into total) and flat gradient of a whole batch; -1 if out of memory.
-
-    order: NULL (row i of the batch is x[i]) or the batch's n_rows row indices into x,
-    gathered into gathered_x (n_rows, n_features) by the blocks. grad_finite, when not
-    NULL, receives whether every gradient value is finite. workspace:
-    train_workspace_bytes(net, >= n_rows, sizeof(floating)) bytes, or NULL to allocate
-    (and free) one here.
-    """
-    cdef Py_ssize_t k, block, task, L = net.n_layers
-    cdef Py_ssize_t rows_per_block = block_rows(n_rows)
-    cdef Py_ssize_t n_blocks = (n_rows + rows_per_block - 1) // rows_per_block
-    cdef int team = team_size(net, n_rows, n_threads)
-    cdef long long blas_threads
-    cdef Py_ssize_t n_weight_rows = 0, n_activations = 0
-    cdef Py_ssize_t n_tasks = gradient_task_count(net, n_rows)
-    cdef floating* activations[MAX_LAYERS]
-    cdef floating* deltas[MAX_LAYERS]
-    cdef floating* preactivations[MAX_LAYERS]
-    cdef const floating* layer_0_input = x if order == NULL else gathered_x
-    cdef unsigned int fp_mode = cffnn_fp_mode(), thread_fp_mode
-    cdef void* allocated = NULL
-    for k in range(L):
-        n_weight_rows += net.sizes[k]
-        n_activations += net.sizes[k + 1]
-    if workspace == NULL:
-        allocated = malloc(train_workspace_bytes(net, n_rows, sizeof(floating)))
-        if allocated == NULL:
-            return -1
-        workspace = allocated
-    cdef double* block_losses = <double*> workspace
-    cdef double* penalty_rows = block_losses + (n_rows + MIN_BLOCK_ROWS - 1) // MIN_BLOCK_ROWS
-    cdef double* bias_sums = penalty_rows + n_weight_rows
-    cdef double* task_finite = bias_sums + n_activations
-
-    cdef floating* cursor = <floating*> (task_finite + n_tasks)
-    for k in range(L):
-        activations[k] = cursor
-        cursor += n_rows * net.sizes[k + 1]
-    for k in range(L):
-        if k < L - 1:
-            deltas[k] = cursor
-            cursor += n_rows * net.sizes[k + 1]
-        else:
-            deltas[k] = activations[k]
-        preactivations[k] = NULL
-        if net.codes[k] == CFFNN_GELU:
-            preactivations[k] = cursor
-            cursor += n_rows * net.sizes[k + 1]
-
-    blas_threads = limit_blas_threads()
-    # Phase 1: blocks of rows, independent of one another.
-    if team == 1:
-        for block in range(n_blocks):
-            block_losses[block] = train_rows(
-                net, params, x, order, gathered_x, targets, sample_weight, inv_weight_sum,
-                loss, block * rows_per_block, min(n_rows, (block + 1) * rows_per_block),
-                activations, deltas, preactivations)
-    else:
-        with parallel(num_threads=team):
-            thread_fp_mode = cffnn_adopt_fp_mode(fp_mode)   # fpmode.h: the caller's mode
-            for block in prange(n_blocks, schedule='dynamic', chunksize=1):
-                block_losses[block] = train_rows(
-                    net, params, x, order, gathered_x, targets, sample_weight,
-                    inv_weight_sum, loss, block * rows_per_block,
-                    min(n_rows, (block + 1) * rows_per_block),
-                    activations, deltas, preactivations)
-            cffnn_adopt_fp_mode(thread_fp_mode)
-    # Phase 2: weight gradients in tasks of rows of dW[k], a partition that
-    # does not depend on the team (so neither do the GEMMs' results). Every task writes
-    # its own rows of grad and penalty_rows, and the task at row 0 the layer's bias.
-    if team == 1:
-        for task in range(n_tasks):
-            task_finite[task] = gradient_task(
-                net, params, layer_0_input, n_rows, activations, deltas,
-                alpha_over_weight_sum, task, grad, penalty_rows, bias_sums)
-    else:
-        with parallel(num_threads=team):
-            thread_fp_mode = cffnn_adopt_fp_mode(fp_mode)
-            for task in prange(n_tasks, schedule='dynamic', chunksize=1):
-                task_finite[task] = gradient_task(
-                    net, params, layer_0_input, n_rows, activations, deltas,
-                    alpha_over_weight_sum, task, grad, penalty_rows, bias_sums)
-            cffnn_adopt_fp_mode(thread_fp_mode)
-    restore_blas_threads(blas_threads)
-
-    total[0] = 0.0
-    for block in range(n_blocks):
-        total[0] += block_losses[block]
-    if alpha_over_weight_sum > 0:
-        for k in range(n_weight_rows):
-            total[0] += 0.5 * alpha_over_weight_sum * penalty_rows[k]
-    if grad_finite != NULL:
-        grad_finite[0] = True
-        for task in range(n_tasks):
-            grad_finite[0] = grad_finite[0] and task_finite[task] != 0
-    free(allocated)
-    return 0
 
 
 cdef bint gradient_task(const Layout* net, const floating* params, const floating* x,
@@ -563,6 +511,163 @@ cdef bint gradient_task(const Layout* net, const floating* params, const floatin
                                x if k == 0 else activations[k - 1], deltas[k],
                                alpha_over_weight_sum, grad, penalty_rows + row_offset,
                                bias_sums + column_offset)
+
+
+cdef struct TrainDoubles:
+    # The double part of a training workspace (train_workspace_bytes), for a batch.
+    double* block_losses        # (n_blocks,) each block's weighted loss
+    double* penalty_rows        # (sum_k n_k,) sum_j W[k][i, j]^2 for every row of every W
+    double* bias_sums           # (sum_k n_{k+1},) every layer's bias gradient, in double
+    double* task_finite         # (n_tasks,) 1 if the gradient task's values are finite
+
+
+cdef void train_doubles(const Layout* net, Py_ssize_t n_rows, void* workspace,
+                        TrainDoubles* doubles) noexcept nogil:
+    """Where the double arrays of a workspace laid out for n_rows rows start."""
+    cdef Py_ssize_t k, n_weight_rows = 0
+    for k in range(net.n_layers):
+        n_weight_rows += net.sizes[k]
+    doubles.block_losses = <double*> workspace
+    doubles.penalty_rows = doubles.block_losses + (n_rows + MIN_BLOCK_ROWS - 1) // MIN_BLOCK_ROWS
+    doubles.bias_sums = doubles.penalty_rows + n_weight_rows
+    doubles.task_finite = doubles.bias_sums + (n_weight_rows - net.sizes[0]
+                                               + net.sizes[net.n_layers])
+
+
+cdef void train_values(const Layout* net, Py_ssize_t n_rows, void* workspace,
+                       floating** activations, floating** deltas,
+                       floating** preactivations) noexcept nogil:
+    """Where each layer's Z, delta and (gelu) A start in a workspace laid out for n_rows
+    rows: after the doubles, Z[k] for every layer, then delta[k] (and A[k]) layer by
+    layer; delta[L-1] is Z[L-1] (train_rows)."""
+    cdef Py_ssize_t k, L = net.n_layers
+    cdef TrainDoubles doubles
+    train_doubles(net, n_rows, workspace, &doubles)
+    cdef floating* cursor = <floating*> (doubles.task_finite + gradient_task_count(net, n_rows))
+    for k in range(L):
+        activations[k] = cursor
+        cursor += n_rows * net.sizes[k + 1]
+    for k in range(L):
+        if k < L - 1:
+            deltas[k] = cursor
+            cursor += n_rows * net.sizes[k + 1]
+        else:
+            deltas[k] = activations[k]
+        preactivations[k] = NULL
+        if net.codes[k] == CFFNN_GELU:
+            preactivations[k] = cursor
+            cursor += n_rows * net.sizes[k + 1]
+
+
+cdef long long train_thread(const Layout* net, const floating* params, const floating* x,
+                            const floating* y, const double* sample_weight,
+                            const Py_ssize_t* order, Py_ssize_t n_rows,
+                            floating* gathered_x, floating* gathered_y,
+                            double* gathered_weights, double inv_weight_sum,
+                            double alpha_over_weight_sum, int loss, floating* grad,
+                            void* workspace, cffnn_barrier* barrier, cffnn_counter* counter,
+                            long long base, int n_threads) noexcept nogil:
+    """One thread's share of the loss and gradient of a batch; every thread of a team
+    of n_threads calls it (n_threads = 1: all of it, on the calling thread).
+
+    Phase 1: blocks of block_rows rows through train_rows. Phase 2, once every block is
+    done (the weight gradients need all rows): the tasks of gradient_task. Work items
+    come from counter, from base on (include/cffnn/team.h); returns the next base. Ends
+    at a barrier, so every thread then sees the whole workspace and grad (batch_outcome).
+    The blocks and tasks depend on the network and n_rows only, never on the team, and
+    each writes its own part of the results, so results do not depend on the team either.
+    x, y, sample_weight, order, gathered_*: as train_rows takes them.
+    """
+    cdef TrainDoubles doubles
+    cdef floating* activations[MAX_LAYERS]
+    cdef floating* deltas[MAX_LAYERS]
+    cdef floating* preactivations[MAX_LAYERS]
+    cdef Py_ssize_t rows_per_block = block_rows(net, n_rows)
+    cdef Py_ssize_t n_blocks = (n_rows + rows_per_block - 1) // rows_per_block
+    cdef Py_ssize_t n_tasks = gradient_task_count(net, n_rows)
+    cdef const floating* layer_0_input = x if order == NULL else gathered_x
+    cdef long long item
+    train_doubles(net, n_rows, workspace, &doubles)
+    train_values(net, n_rows, workspace, activations, deltas, preactivations)
+    while True:
+        item = cffnn_counter_next(counter, base)
+        if item >= n_blocks:
+            break
+        doubles.block_losses[item] = train_rows(
+            net, params, x, y, sample_weight, order, gathered_x, gathered_y,
+            gathered_weights, inv_weight_sum, loss, item * rows_per_block,
+            min(n_rows, (item + 1) * rows_per_block), activations, deltas, preactivations)
+    base = cffnn_counter_after(base, n_blocks, n_threads)
+    cffnn_barrier_wait(barrier, n_threads)
+    while True:
+        item = cffnn_counter_next(counter, base)
+        if item >= n_tasks:
+            break
+        doubles.task_finite[item] = gradient_task(
+            net, params, layer_0_input, n_rows, activations, deltas, alpha_over_weight_sum,
+            item, grad, doubles.penalty_rows, doubles.bias_sums)
+    base = cffnn_counter_after(base, n_tasks, n_threads)
+    cffnn_barrier_wait(barrier, n_threads)
+    return base
+
+
+cdef double batch_outcome(const Layout* net, Py_ssize_t n_rows, void* workspace,
+                          double alpha_over_weight_sum, bint* grad_finite) noexcept nogil:
+    """The loss of a batch train_thread has done (block losses in block order, then the
+    penalty, so the same whatever the team); grad_finite, if not NULL, receives whether
+    every gradient value is finite."""
+    cdef TrainDoubles doubles
+    cdef Py_ssize_t k, n_weight_rows = 0, rows_per_block = block_rows(net, n_rows)
+    cdef Py_ssize_t n_blocks = (n_rows + rows_per_block - 1) // rows_per_block
+    cdef Py_ssize_t n_tasks = gradient_task_count(net, n_rows)
+    cdef double total = 0.0
+    train_doubles(net, n_rows, workspace, &doubles)
+    for k in range(net.n_layers):
+        n_weight_rows += net.sizes[k]
+    for k in range(n_blocks):
+        total += doubles.block_losses[k]
+    if alpha_over_weight_sum > 0:
+        for k in range(n_weight_rows):
+            total += 0.5 * alpha_over_weight_sum * doubles.penalty_rows[k]
+    if grad_finite != NULL:
+        grad_finite[0] = True
+        for k in range(n_tasks):
+            grad_finite[0] = grad_finite[0] and doubles.task_finite[k] != 0
+    return total
+
+
+cdef int train_all(const Layout* net, const floating* params, const floating* x,
+                   Py_ssize_t n_rows, const floating* targets, const double* sample_weight,
+                   double inv_weight_sum, double alpha_over_weight_sum, int loss,
+                   floating* grad, int n_threads, double* total) noexcept nogil:
+    """Loss (into total) and flat gradient of a whole batch, on a team when the work is
+    large enough; -1 if out of memory."""
+    cdef int team = team_size(net, n_rows, n_threads)
+    cdef unsigned int fp_mode = cffnn_fp_mode(), thread_fp_mode
+    cdef cffnn_barrier barrier
+    cdef cffnn_counter counter
+    cdef long long blas_threads
+    cdef void* workspace = malloc(train_workspace_bytes(net, n_rows, sizeof(floating)))
+    if workspace == NULL:
+        return -1
+    cffnn_barrier_init(&barrier)
+    cffnn_counter_init(&counter)
+    blas_threads = limit_blas_threads()
+    if team == 1:
+        train_thread(net, params, x, targets, sample_weight, NULL, n_rows, NULL, NULL, NULL,
+                     inv_weight_sum, alpha_over_weight_sum, loss, grad, workspace, &barrier,
+                     &counter, 0, 1)
+    else:
+        with parallel(num_threads=team):
+            thread_fp_mode = cffnn_adopt_fp_mode(fp_mode)   # fpmode.h: the caller's mode
+            train_thread(net, params, x, targets, sample_weight, NULL, n_rows, NULL, NULL,
+                         NULL, inv_weight_sum, alpha_over_weight_sum, loss, grad, workspace,
+                         &barrier, &counter, 0, cffnn_team_size())
+            cffnn_adopt_fp_mode(thread_fp_mode)
+    restore_blas_threads(blas_threads)
+    total[0] = batch_outcome(net, n_rows, workspace, alpha_over_weight_sum, NULL)
+    free(workspace)
+    return 0
 
 
 # --------------------------------------------------------------------------------------
@@ -594,6 +699,17 @@ def set_small_gemm(bint enabled):
     global cffnn_small_gemm_enabled
     previous = cffnn_small_gemm_enabled != 0
     cffnn_small_gemm_enabled = 1 if enabled else 0
+    return previous
+
+
+def set_team_limits(double max_wait, double min_judged_seconds):
+    """When an epoch's team goes solo (include/cffnn/team.h): once its threads have waited
+    max_wait of their time (default 0.4), judged after min_judged_seconds (0.002).
+    Returns the previous pair. For tests, which force a team to stay or to go solo."""
+    global cffnn_team_max_wait, cffnn_team_min_judged_ns
+    previous = (cffnn_team_max_wait, cffnn_team_min_judged_ns / 1e9)
+    cffnn_team_max_wait = max_wait
+    cffnn_team_min_judged_ns = <long long> (min_judged_seconds * 1e9)
     return previous
 
 
@@ -656,26 +772,166 @@ cdef bint update_chunk(OptimizerSettings* optimizer, const floating* params,
     return all_finite(out + start, n)
 
 
-cdef bint update_chunks(OptimizerSettings* optimizer, const floating* params,
+cdef bint update_thread(OptimizerSettings* optimizer, const floating* params,
                         const floating* grad, floating* state_a, floating* state_b,
-                        floating* out, Py_ssize_t n, int* chunk_ok, int team) noexcept nogil:
-    """update_chunk over all parameters, UPDATE_CHUNK at a time on `team`, each thread in
-    the caller's floating-point mode (so flushing subnormals reaches every chunk)."""
-    cdef Py_ssize_t chunk, n_chunks = (n + UPDATE_CHUNK - 1) // UPDATE_CHUNK
-    cdef unsigned int fp_mode = cffnn_fp_mode(), thread_fp_mode
+                        floating* out, Py_ssize_t n, Py_ssize_t chunk_size, int* chunk_ok,
+                        cffnn_barrier* barrier, cffnn_counter* counter, long long* base,
+                        int n_threads) noexcept nogil:
+    """One thread's chunks of the update of all n parameters (chunks of chunk_size, from
+    counter at base[0], which moves on); after the barrier that ends it, every thread
+    returns whether all new values are finite. Elementwise, so the chunking does not
+    change the results."""
+    cdef Py_ssize_t n_chunks = (n + chunk_size - 1) // chunk_size
+    cdef long long chunk
     cdef bint ok = True
-    if team == 1:
-        return update_chunk(optimizer, params, grad, state_a, state_b, out, 0, n)
-    with parallel(num_threads=team):
-        thread_fp_mode = cffnn_adopt_fp_mode(fp_mode)
-        for chunk in prange(n_chunks, schedule='static'):
-            chunk_ok[chunk] = update_chunk(optimizer, params, grad, state_a, state_b, out,
-                                           chunk * UPDATE_CHUNK,
-                                           min(UPDATE_CHUNK, n - chunk * UPDATE_CHUNK))
-        cffnn_adopt_fp_mode(thread_fp_mode)
+    while True:
+        chunk = cffnn_counter_next(counter, base[0])
+        if chunk >= n_chunks:
+            break
+        chunk_ok[chunk] = update_chunk(optimizer, params, grad, state_a, state_b, out,
+                                       chunk * chunk_size,
+                                       min(chunk_size, n - chunk * chunk_size))
+    base[0] = cffnn_counter_after(base[0], n_chunks, n_threads)
+    cffnn_barrier_wait(barrier, n_threads)
     for chunk in range(n_chunks):
         ok = ok and chunk_ok[chunk]
     return ok
+
+
+cdef struct TeamBackoff:
+    # Per network: epochs to run on one thread after teams went solo (epoch_loop).
+    int remaining                   # epochs left to run on one thread
+    int cooldown                    # epochs to run on one thread after the next solo team
+    long long team_epochs           # epochs that started on a team (statistics) ...
+    long long solo_epochs           # ... and of those, the ones that went solo
+
+
+cdef struct EpochTeam:
+    # What the threads of one epoch share: epoch_loop sets it up, epoch_thread uses it.
+    cffnn_barrier barrier           # between the phases of a minibatch (team.h)
+    cffnn_counter counter           # hands out blocks, gradient tasks and update chunks
+    void* workspace                 # train_workspace_bytes(net, batch_size, itemsize)
+    double* gathered_weights        # (batch_size,) with order and sample weights, else NULL
+    int* chunk_ok                   # (n_chunks,) whether each update chunk is finite
+    Py_ssize_t chunk_size           # parameters per update chunk
+    unsigned int fp_mode            # the caller's floating-point mode, for every thread
+    # set by thread 0 when the epoch ends:
+    int status                      # EPOCH_OK or what went non-finite
+    void* last_finite               # the parameter buffer holding the last finite values
+    long long t                     # Adam's step count after the epoch
+
+
+cdef inline Py_ssize_t update_chunk_size(Py_ssize_t n_params, int team) noexcept nogil:
+    """All parameters in one chunk on one thread; on a team, chunks of at most UPDATE_CHUNK
+    and about n_params / (2 team), so that small networks' updates are shared too."""
+    if team == 1:
+        return n_params
+    return min(<Py_ssize_t> UPDATE_CHUNK,
+               max(<Py_ssize_t> 256, (n_params + 2 * team - 1) // (2 * team)))
+
+
+cdef inline int epoch_team_size(const Layout* net, Py_ssize_t batch_size,
+                                int n_threads) noexcept nogil:
+    """Threads for an epoch of minibatches of batch_size: 1 when a minibatch is one block
+    or under EPOCH_TEAM_MIN_MACS multiply-adds, never more than its blocks."""
+    cdef Py_ssize_t rows_per_block = block_rows(net, batch_size)
+    cdef Py_ssize_t n_blocks = (batch_size + rows_per_block - 1) // rows_per_block
+    if (n_threads <= 1 or n_blocks < 2
+            or batch_size * macs_per_row(net) < EPOCH_TEAM_MIN_MACS):
+        return 1
+    return <int> (n_threads if n_threads < n_blocks else n_blocks)
+
+
+cdef void epoch_thread(const Layout* net, Py_ssize_t n_params, const floating* x,
+                       const floating* y, const double* sample_weight, double weight_scale,
+                       const Py_ssize_t* order, Py_ssize_t n_rows, Py_ssize_t batch_size,
+                       double alpha, int loss, const OptimizerSettings* settings,
+                       floating* state_a, floating* state_b, floating* current,
+                       floating* spare, floating* grad, floating* gathered_x,
+                       floating* gathered_y, EpochTeam* team,
+                       EpochResult* result) noexcept nogil:
+    """One thread's part of an epoch (epoch_loop); every thread of the team runs it.
+
+    Every thread walks through the same minibatches and takes the same decisions, from
+    data that a barrier has made visible to all: whether a minibatch has weight, whether
+    its loss and gradient are finite, whether its update is. Only thread 0 writes result
+    and the end of team.
+    """
+    cdef int thread = cffnn_team_thread(), n_threads = cffnn_team_size()
+    cdef OptimizerSettings optimizer = settings[0]   # each thread counts Adam's t itself
+    cdef unsigned int thread_fp_mode = cffnn_adopt_fp_mode(team.fp_mode)
+    cdef Py_ssize_t n_in = net.sizes[0], n_out = net.sizes[net.n_layers]
+    cdef Py_ssize_t start = 0, stop, rows, r, k, batch = 0
+    cdef double batch_weight, batch_loss, alpha_over_weight_sum
+    cdef const Py_ssize_t* batch_order
+    cdef const double* batch_weights
+    cdef bint grad_finite
+    cdef int status = EPOCH_OK
+    cdef long long base = 0
+    cdef floating* swap
+    while status == EPOCH_OK and start < n_rows:
+        stop = min(n_rows, start + batch_size)
+        rows = stop - start
+        batch_order = NULL if order == NULL else order + start
+        batch_weights = sample_weight
+        if sample_weight != NULL and order == NULL:
+            batch_weights = sample_weight + start
+        batch_weight = rows
+        if sample_weight != NULL:
+            batch_weight = 0.0
+            for r in range(rows):
+                batch_weight += (batch_weights[r] if order == NULL
+                                 else sample_weight[batch_order[r]])
+        if batch_weight > 0:      # a minibatch whose weights are all 0 teaches nothing
+            alpha_over_weight_sum = alpha / (weight_scale * batch_weight)
+            base = train_thread(
+                net, current, x if order != NULL else x + start * n_in,
+                y if order != NULL else y + start * n_out, batch_weights, batch_order,
+                rows, gathered_x, gathered_y, team.gathered_weights, 1.0 / batch_weight,
+                alpha_over_weight_sum, loss, grad, team.workspace, &team.barrier,
+                &team.counter, base, n_threads)
+            batch_loss = batch_outcome(net, rows, team.workspace, alpha_over_weight_sum,
+                                       &grad_finite)
+            if batch_loss - batch_loss != 0:
+                status = EPOCH_NONFINITE_LOSS
+            elif not grad_finite:
+                status = EPOCH_NONFINITE_GRADIENT
+            else:
+                if optimizer.kind == OPTIMIZER_ADAM:
+                    optimizer.t += 1
+                if not update_thread(&optimizer, current, grad, state_a, state_b, spare,
+                                     n_params, team.chunk_size, team.chunk_ok,
+                                     &team.barrier, &team.counter, &base, n_threads):
+                    status = EPOCH_NONFINITE_UPDATE
+                else:
+                    swap = current
+                    current = spare
+                    spare = swap
+                    if thread == 0:
+                        result.loss_sum += batch_loss * batch_weight * weight_scale
+                        result.weight_sum += batch_weight * weight_scale
+                if n_threads > 1 and cffnn_barrier_solo(&team.barrier):
+                    # another process has a core of the team (team.h): thread 0 goes on
+                    # alone; the blocks and tasks are the same, so are the results
+                    if thread != 0:
+                        break
+                    n_threads = 1
+        if status == EPOCH_OK:
+            batch += 1
+            start = stop
+    if thread == 0:
+        team.status = status
+        team.last_finite = current
+        team.t = optimizer.t
+        result.minibatch = batch
+        if status == EPOCH_NONFINITE_GRADIENT:
+            for k in range(net.n_layers):
+                if not all_finite(grad + net.weight_offsets[k],
+                                  net.bias_offsets[k] + net.sizes[k + 1]
+                                  - net.weight_offsets[k]):
+                    result.layer = k
+                    break
+    cffnn_adopt_fp_mode(thread_fp_mode)
 
 
 cdef int epoch_loop(const Layout* net, floating* params, Py_ssize_t n_params,
@@ -683,14 +939,22 @@ cdef int epoch_loop(const Layout* net, floating* params, Py_ssize_t n_params,
                     double weight_scale, const Py_ssize_t* order, Py_ssize_t n_rows,
                     Py_ssize_t batch_size, double alpha, int loss,
                     OptimizerSettings* optimizer, floating* state_a, floating* state_b,
-                    int n_threads, EpochResult* result) noexcept nogil:
+                    int n_threads, TeamBackoff* backoff, EpochResult* result) noexcept nogil:
     """Minibatch gradient descent over rows order[0..n_rows) (0..n_rows without order).
 
-    Per minibatch: loss and gradient (train_all, in a workspace allocated once, which also
-    gathers the shuffled rows of X), then the optimiser's fused update. A non-finite loss,
-    gradient or updated parameter stops the epoch before that minibatch's update, so
-    params stay at their last finite values. sample_weight holds weights divided by
-    weight_scale; minibatch penalties use alpha / (the minibatch's true weight sum).
+    Per minibatch: loss and gradient (train_thread, in a workspace allocated once, which
+    also gathers the shuffled rows of X and Y), then the optimiser's fused update. A
+    non-finite loss, gradient or updated parameter stops the epoch before that
+    minibatch's update, so params stay at their last finite values. sample_weight holds
+    weights divided by weight_scale; minibatch penalties use alpha / (the minibatch's true
+    weight sum).
+
+    The whole epoch is one parallel region (when epoch_team_size says a team pays), whose
+    threads meet at include/cffnn/team.h's barriers between the phases of a minibatch:
+    three per minibatch instead of three thread wake-ups. An epoch whose team went solo
+    (another process had one of its cores, team.h) makes the next epochs of this network
+    run on one thread: backoff.cooldown of them, a number that doubles while it keeps
+    happening (up to MAX_TEAM_COOLDOWN) and is reset by an epoch that stays a team.
 
     The parameters live in two buffers, `current` and `spare`: an update reads current
     and writes spare, and the two swap when the new values are all finite (a copy back
@@ -698,124 +962,83 @@ cdef int epoch_loop(const Layout* net, floating* params, Py_ssize_t n_params,
     values at the end.
     """
     cdef Py_ssize_t n_in = net.sizes[0], n_out = net.sizes[net.n_layers]
-    cdef Py_ssize_t start, stop, rows, r, k, batch
-    cdef double batch_weight, batch_loss
-    cdef const floating* batch_x
-    cdef const floating* batch_y
-    cdef const Py_ssize_t* batch_order
-    cdef const double* batch_weights
-    cdef bint grad_finite
-    cdef int status = EPOCH_OK
-    cdef Py_ssize_t workspace_bytes = train_workspace_bytes(net, batch_size, sizeof(floating))
-    cdef void* workspace = malloc(workspace_bytes)
+    cdef int team_threads = epoch_team_size(net, batch_size, n_threads)
+    cdef EpochTeam team
+    if team_threads > 1 and backoff.remaining > 0:
+        backoff.remaining -= 1
+        team_threads = 1
     cdef floating* grad = <floating*> malloc(n_params * sizeof(floating))
-    cdef floating* current = params
     cdef floating* spare = <floating*> malloc(n_params * sizeof(floating))
-    cdef floating* swap
     cdef floating* gathered_x = NULL
     cdef floating* gathered_y = NULL
-    cdef double* gathered_weights = NULL
-    # the update and its check, over UPDATE_CHUNK-parameter chunks: on a team only for
-    # large networks (elementwise work, so results do not depend on the team)
-    cdef Py_ssize_t n_chunks = (n_params + UPDATE_CHUNK - 1) // UPDATE_CHUNK
-    cdef int update_team = 1
-    if n_threads > 1 and n_params >= PARALLEL_MIN_PARAMS:
-        update_team = <int> min(<Py_ssize_t> n_threads, n_chunks)
-    cdef int* chunk_ok = <int*> malloc(n_chunks * sizeof(int))
+    cdef long long blas_threads
+    cdef unsigned int fp_mode = 0
+    cffnn_barrier_init(&team.barrier)
+    cffnn_counter_init(&team.counter)
+    team.workspace = malloc(train_workspace_bytes(net, batch_size, sizeof(floating)))
+    team.gathered_weights = NULL
+    team.chunk_size = update_chunk_size(n_params, team_threads)
+    team.chunk_ok = <int*> malloc(((n_params + team.chunk_size - 1) // team.chunk_size)
+                                  * sizeof(int))
+    team.status = EPOCH_OK
+    team.last_finite = params
+    team.t = optimizer.t
     if order != NULL:
         gathered_x = <floating*> malloc(batch_size * n_in * sizeof(floating))
         gathered_y = <floating*> malloc(batch_size * n_out * sizeof(floating))
-        gathered_weights = <double*> malloc(batch_size * sizeof(double))
+        if sample_weight != NULL:
+            team.gathered_weights = <double*> malloc(batch_size * sizeof(double))
     result.loss_sum = 0.0
     result.weight_sum = 0.0
+    result.minibatch = 0
     result.layer = -1
-    if (workspace == NULL or grad == NULL or spare == NULL or chunk_ok == NULL
+    if (team.workspace == NULL or grad == NULL or spare == NULL or team.chunk_ok == NULL
             or (order != NULL and (gathered_x == NULL or gathered_y == NULL
-                                   or gathered_weights == NULL))):
-        status = EPOCH_NO_MEMORY
-    # BLAS is held at one thread for the whole epoch: a restore to n threads after every
-    # minibatch woke OpenBLAS's workers, whose spinning then took the cores from our team
-    # (a 784-256-128-10 epoch at batch 128 ran no faster on 2 threads than on 1).
-    cdef long long blas_threads = limit_blas_threads()
-    # subnormal optimiser state (Adam's moments) flushed to zero on this thread, and on
-    # the team's threads, which take this thread's mode (fpmode.h); the caller's mode is
-    # restored below
-    cdef unsigned int fp_mode = 0
-    if flush_subnormals:
-        fp_mode = cffnn_flush_subnormals_begin()
-    batch = 0
-    start = 0
-    while status == EPOCH_OK and start < n_rows:
-        stop = min(n_rows, start + batch_size)
-        rows = stop - start
-        if order == NULL:
-            batch_x = x + start * n_in
-            batch_order = NULL
-            batch_y = y + start * n_out
-            batch_weights = NULL if sample_weight == NULL else sample_weight + start
+                                   or (sample_weight != NULL
+                                       and team.gathered_weights == NULL)))):
+        team.status = EPOCH_NO_MEMORY
+    else:
+        # BLAS is held at one thread for the whole epoch: a restore to n threads after
+        # every minibatch woke OpenBLAS's workers, whose spinning then took the cores
+        # from our team (a 784-256-128-10 epoch at batch 128 ran no faster on 2 threads
+        # than on 1).
+        blas_threads = limit_blas_threads()
+        # subnormal optimiser state (Adam's moments) flushed to zero on every thread of
+        # the team, which take this thread's mode (fpmode.h); the caller's is restored
+        if flush_subnormals:
+            fp_mode = cffnn_flush_subnormals_begin()
+        team.fp_mode = cffnn_fp_mode()
+        if team_threads == 1:
+            epoch_thread(net, n_params, x, y, sample_weight, weight_scale, order, n_rows,
+                         batch_size, alpha, loss, optimizer, state_a, state_b, params,
+                         spare, grad, gathered_x, gathered_y, &team, result)
         else:
-            batch_x = x               # rows order[start:stop], gathered by train_all
-            batch_order = order + start
-            if floating is float:
-                cffnn_gather_rows_f(y, n_out, batch_order, rows, gathered_y)
+            with parallel(num_threads=team_threads):
+                epoch_thread(net, n_params, x, y, sample_weight, weight_scale, order,
+                             n_rows, batch_size, alpha, loss, optimizer, state_a, state_b,
+                             params, spare, grad, gathered_x, gathered_y, &team, result)
+        if flush_subnormals:
+            cffnn_flush_subnormals_end(fp_mode)
+        restore_blas_threads(blas_threads)
+        optimizer.t = team.t
+        if team_threads > 1:
+            backoff.team_epochs += 1
+            if cffnn_barrier_solo(&team.barrier):
+                backoff.solo_epochs += 1
+                backoff.remaining = backoff.cooldown
+                backoff.cooldown = min(2 * backoff.cooldown, MAX_TEAM_COOLDOWN)
             else:
-                cffnn_gather_rows_d(y, n_out, batch_order, rows, gathered_y)
-            batch_y = gathered_y
-            if sample_weight != NULL:
-                for r in range(rows):
-                    gathered_weights[r] = sample_weight[batch_order[r]]
-            batch_weights = NULL if sample_weight == NULL else gathered_weights
-        batch_weight = rows
-        if batch_weights != NULL:
-            batch_weight = 0.0
-            for r in range(rows):
-                batch_weight += batch_weights[r]
-        if batch_weight > 0:      # a minibatch whose weights are all 0 teaches nothing
-            if train_all(net, current, batch_x, rows, batch_order, gathered_x, batch_y,
-                         batch_weights, 1.0 / batch_weight,
-                         alpha / (weight_scale * batch_weight), loss, grad, n_threads,
-                         &batch_loss, &grad_finite, workspace) != 0:
-                status = EPOCH_NO_MEMORY
-            elif batch_loss - batch_loss != 0:
-                status = EPOCH_NONFINITE_LOSS
-            elif not grad_finite:
-                status = EPOCH_NONFINITE_GRADIENT
-                for k in range(net.n_layers):
-                    if not all_finite(grad + net.weight_offsets[k],
-                                      net.bias_offsets[k] + net.sizes[k + 1]
-                                      - net.weight_offsets[k]):
-                        result.layer = k
-                        break
-            else:
-                if optimizer.kind == OPTIMIZER_ADAM:
-                    optimizer.t += 1
-                if not update_chunks(optimizer, current, grad, state_a, state_b, spare,
-                                     n_params, chunk_ok, update_team):
-                    status = EPOCH_NONFINITE_UPDATE
-                else:
-                    swap = current
-                    current = spare
-                    spare = swap
-                    result.loss_sum += batch_loss * batch_weight * weight_scale
-                    result.weight_sum += batch_weight * weight_scale
-        if status == EPOCH_OK:
-            batch += 1
-            start = stop
-    if flush_subnormals:
-        cffnn_flush_subnormals_end(fp_mode)
-    restore_blas_threads(blas_threads)
-    if current != params:         # the last finite values are in the malloc'd buffer
-        memcpy(params, current, n_params * sizeof(floating))
-        spare = current
-    result.minibatch = batch
-    free(workspace)
+                backoff.cooldown = MIN_TEAM_COOLDOWN
+        if team.last_finite != <void*> params:   # the last finite values are in spare
+            memcpy(params, team.last_finite, n_params * sizeof(floating))
+    free(team.workspace)
+    free(team.gathered_weights)
+    free(team.chunk_ok)
     free(grad)
     free(spare)
-    free(chunk_ok)
     free(gathered_x)
     free(gathered_y)
-    free(gathered_weights)
-    return status
+    return team.status
 
 
 # --------------------------------------------------------------------------------------
@@ -850,12 +1073,17 @@ cdef class CompiledNetwork:
     cdef cnp.ndarray params
     cdef int typenum
     cdef int loss_code
+    cdef TeamBackoff team_backoff
 
     def __cinit__(self, cnp.ndarray sizes, cnp.ndarray codes, cnp.ndarray weight_offsets,
                   cnp.ndarray bias_offsets, cnp.ndarray params, int loss_code):
         cdef Py_ssize_t n_layers = codes.shape[0]
         if not 1 <= n_layers <= MAX_LAYERS:
             raise ValueError(f"internal error: {n_layers} layers")
+        self.team_backoff.remaining = 0
+        self.team_backoff.cooldown = MIN_TEAM_COOLDOWN
+        self.team_backoff.team_epochs = 0
+        self.team_backoff.solo_epochs = 0
         self.typenum = cnp.PyArray_TYPE(params)
         if self.typenum not in (cnp.NPY_FLOAT32, cnp.NPY_FLOAT64):
             raise ValueError("internal error: params must be float32 or float64")
@@ -939,15 +1167,14 @@ cdef class CompiledNetwork:
         cdef int status
         with nogil:
             if self.typenum == cnp.NPY_FLOAT32:
-                status = train_all(net, <float*> params, <float*> x, n_rows, NULL, NULL,
-                                   <float*> y, weights, inv_weight_sum,
-                                   alpha_over_weight_sum, self.loss_code, <float*> g,
-                                   n_threads, &total, NULL, NULL)
+                status = train_all(net, <float*> params, <float*> x, n_rows, <float*> y,
+                                   weights, inv_weight_sum, alpha_over_weight_sum,
+                                   self.loss_code, <float*> g, n_threads, &total)
             else:
-                status = train_all(net, <double*> params, <double*> x, n_rows, NULL, NULL,
+                status = train_all(net, <double*> params, <double*> x, n_rows,
                                    <double*> y, weights, inv_weight_sum,
                                    alpha_over_weight_sum, self.loss_code, <double*> g,
-                                   n_threads, &total, NULL, NULL)
+                                   n_threads, &total)
         if status != 0:
             raise MemoryError("cffnn: could not allocate the training workspace")
         return total
@@ -1008,16 +1235,22 @@ cdef class CompiledNetwork:
                 status = epoch_loop(net, <float*> params, n_params, <float*> x, <float*> y,
                                     weights, weight_scale, row_order, n_rows, batch_size,
                                     alpha, self.loss_code, &settings, <float*> a,
-                                    <float*> b, n_threads, &result)
+                                    <float*> b, n_threads, &self.team_backoff, &result)
             else:
                 status = epoch_loop(net, <double*> params, n_params, <double*> x,
                                     <double*> y, weights, weight_scale, row_order, n_rows,
                                     batch_size, alpha, self.loss_code, &settings,
-                                    <double*> a, <double*> b, n_threads, &result)
+                                    <double*> a, <double*> b, n_threads,
+                                    &self.team_backoff, &result)
         if status == EPOCH_NO_MEMORY:
             raise MemoryError("cffnn: could not allocate the training workspace")
         return (status, result.loss_sum, result.weight_sum, result.minibatch, result.layer,
                 settings.t)
+
+    def team_statistics(self):
+        """(epochs started on a team, how many of them went solo): how often another
+        process took a core of fit_epoch's team (include/cffnn/team.h)."""
+        return self.team_backoff.team_epochs, self.team_backoff.solo_epochs
 
     cdef const double* _sample_weight(self, object sample_weight, Py_ssize_t n_rows) except? NULL:
         if sample_weight is None:

@@ -125,6 +125,98 @@ def test_large_network_update_on_a_team_is_bit_identical(make_optimizer):
     np.testing.assert_array_equal(results[0], results[1])
 
 
+@pytest.fixture
+def team_limits():
+    """Sets when an epoch's team goes solo (include/cffnn/team.h), restoring it after."""
+    from cffnn import _kernels
+    previous = _kernels.set_team_limits(0.4, 0.002)
+    yield _kernels.set_team_limits
+    _kernels.set_team_limits(*previous)
+
+
+SMALL_TEAM_CASES = {
+    # a minibatch of a small network is two blocks: an epoch of it runs on a team
+    "regression": dict(sizes=[8, 64, 64, 1], activation="tanh", output="identity",
+                       batch_size=64, make_optimizer=lambda: cffnn.SGD(0.01, momentum=0.9)),
+    "digits": dict(sizes=[64, 32, 10], activation="relu", output="softmax", batch_size=32,
+                   make_optimizer=lambda: cffnn.Adam(0.01)),
+}
+
+
+def small_team_problem(case, dtype, n_rows=1000, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n_rows, case["sizes"][0])).astype(dtype)
+    if case["output"] == "softmax":
+        y = rng.integers(0, case["sizes"][-1], n_rows)
+    else:
+        y = (np.sin(X[:, 0]) + X[:, 1] * X[:, 2]).astype(dtype)
+    return X, y, rng.random(n_rows) + 0.1
+
+
+def train_small_team_case(case, dtype, n_threads, weighted, epochs=3):
+    X, y, weights = small_team_problem(case, dtype)
+    net = cffnn.Network(case["sizes"], activation=case["activation"], output=case["output"],
+                        dtype=dtype, random_state=0)
+    optimizer = case["make_optimizer"]()
+    losses = [net.fit_epoch(X, y, optimizer, batch_size=case["batch_size"],
+                            sample_weight=weights if weighted else None,
+                            random_state=epoch, n_threads=n_threads)
+              for epoch in range(epochs)]
+    return net, losses
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("weighted", [False, True])
+@pytest.mark.parametrize("name", sorted(SMALL_TEAM_CASES))
+def test_small_minibatches_on_a_team_are_bit_identical(name, weighted, dtype, team_limits):
+    """Small networks' minibatches of 32 or 64 rows are shared by a team that lives for
+    the epoch (its phases separated by team.h's barriers): the same parameters and losses
+    as on one thread, bit for bit."""
+    team_limits(float("inf"), 0.0)        # the team never goes solo here
+    case = SMALL_TEAM_CASES[name]
+    net_1, losses_1 = train_small_team_case(case, dtype, 1, weighted)
+    net_2, losses_2 = train_small_team_case(case, dtype, 2, weighted)
+    np.testing.assert_array_equal(net_1.params, net_2.params)
+    assert losses_1 == losses_2
+    assert net_1._compiled.team_statistics() == (0, 0)
+    if cffnn._threads.openmp_enabled():
+        assert net_2._compiled.team_statistics() == (3, 0)
+
+
+@pytest.mark.parametrize("name", sorted(SMALL_TEAM_CASES))
+def test_a_team_that_goes_solo_gives_the_same_results(name, team_limits):
+    """When the team's threads wait too much (another process has one of the cores),
+    thread 0 finishes the epoch alone, and the next epochs run on one thread: the blocks
+    and tasks are the same, so are the results."""
+    team_limits(0.0, 0.0)                 # solo at the first barrier
+    case = SMALL_TEAM_CASES[name]
+    net_1, losses_1 = train_small_team_case(case, np.float32, 1, True)
+    net_2, losses_2 = train_small_team_case(case, np.float32, 2, True)
+    np.testing.assert_array_equal(net_1.params, net_2.params)
+    assert losses_1 == losses_2
+    if cffnn._threads.openmp_enabled():
+        # the first epoch went solo; the next ones (cooldown) did not start a team
+        assert net_2._compiled.team_statistics() == (1, 1)
+
+
+def test_divergence_on_a_team_stops_where_one_thread_stops(team_limits):
+    team_limits(float("inf"), 0.0)
+    case = SMALL_TEAM_CASES["regression"]
+    X, y, _ = small_team_problem(case, np.float64)
+    y = 1e3 * y
+    results = []
+    for n_threads in (1, 2):
+        net = cffnn.Network(case["sizes"], activation="tanh", output="identity",
+                            dtype=np.float64, random_state=0)
+        with pytest.raises(cffnn.DivergenceError, match="epoch .* minibatch .* non-finite"):
+            for epoch in range(20):
+                net.fit_epoch(X, y, cffnn.SGD(learning_rate=10.0), batch_size=64,
+                              random_state=epoch, n_threads=n_threads)
+        assert np.all(np.isfinite(net.params))
+        results.append(net.params.copy())
+    np.testing.assert_array_equal(results[0], results[1])
+
+
 def test_float32_training_stays_float32():
     X, y, _ = make_problem()
     net = cffnn.Network([5, 8, 3], dtype=np.float32, random_state=0)
@@ -204,16 +296,23 @@ def test_callers_floating_point_mode_is_restored():
 TEAM_FLUSH_CHILD = """
 import numpy as np
 import cffnn
+from cffnn import _kernels
+_kernels.set_team_limits(float("inf"), 0.0)   # the team never goes solo here
 # the team's worker threads start here, outside any epoch: flushing is not set on them
-net = cffnn.Network([1024, 128, 1], output="identity", dtype=np.float32, random_state=0)
-net.forward(np.ones((4096, 1024), np.float32), n_threads=2)
-assert net.n_params > 131072          # so that the update runs on the team
+net = cffnn.Network([64, 128, 1], output="identity", dtype=np.float32, random_state=0)
+net.forward(np.ones((4096, 64), np.float32), n_threads=2)
 rng = np.random.default_rng(0)
-X = rng.normal(size=(8 * 1000, 1024)).astype(np.float32)
-X[8:, 512:] = 0     # after the first minibatch, half the inputs (the worker's half of W1)
-y = rng.normal(size=(8 * 1000, 1)).astype(np.float32)
+# after the first minibatch no input is active, and W1's first moments decay by beta_1
+# per step: by step 780 most have just become subnormal (a thread that does not flush
+# keeps ~2000 of them; the chunks a flushing thread updates later lose theirs)
+X = rng.normal(size=(32 * 780, 64)).astype(np.float32)
+X[32:] = 0
+y = rng.normal(size=(32 * 780, 1)).astype(np.float32)
 optimizer = cffnn.Adam(0.001)
-net.fit_epoch(X, y, optimizer, batch_size=8, shuffle=False, n_threads=2)
+# minibatches of 32 rows are two blocks of this small network: the epoch runs on a team,
+# whose threads share the update's chunks (W1's among them)
+net.fit_epoch(X, y, optimizer, batch_size=32, shuffle=False, n_threads=2)
+assert net._compiled.team_statistics() == (1, 0)
 m = optimizer.first_moment
 tiny = np.finfo(np.float32).tiny
 print(int(np.count_nonzero((m != 0) & (np.abs(m) < tiny))))
@@ -222,7 +321,7 @@ print(int(np.count_nonzero((m != 0) & (np.abs(m) < tiny))))
 
 def test_update_team_threads_flush_subnormals_too(tmp_path):
     """Adam's first moments of inputs that went quiet decay by beta_1 per step into
-    subnormals (after ~800 steps here); the threads of the update's team must flush them
+    subnormals (from step ~770 here); the threads of the epoch's team must flush them
     like the calling thread, even when they were started outside fit_epoch. (In a child
     process, so that its OpenMP threads start in the script; run outside the source tree,
     which would shadow the installed package.)"""
