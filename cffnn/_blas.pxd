@@ -18,6 +18,8 @@ cdef extern from "cffnn/smallgemm.h" nogil:
     bint cffnn_small_gemm_nt_f(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k, const float* a,
                                Py_ssize_t lda, const float* b, Py_ssize_t ldb, float* c,
                                Py_ssize_t ldc, bint accumulate)
+    void cffnn_small_gemv_f(Py_ssize_t m, Py_ssize_t k, const float* a, Py_ssize_t lda,
+                            const float* b, float* c, bint accumulate)
 
 
 cdef inline void gemm(bint trans_a, bint trans_b, int m, int n, int k,
@@ -47,6 +49,11 @@ cdef inline void gemm(bint trans_a, bint trans_b, int m, int n, int k,
             # the row C^T = b^T A, whose m columns fill the kernel's vectors (as C itself,
             # one masked column, would not)
             cffnn_small_gemm_f(1, m, k, b, 0, ldb, a, lda, c, m, beta == 1)
+            return
+        elif (not trans_a and not trans_b and n == 1 and ldb == 1 and ldc == 1
+              and cffnn_small_gemm_fits(m, 8, k)):
+            # the forward product of a one-output layer, C (m x 1) = A b: dot products
+            cffnn_small_gemv_f(m, k, a, lda, b, c, beta == 1)
             return
     if floating is float:
         sgemm(&tb, &ta, &n, &m, &k, &alpha, <float*> b, &ldb, <float*> a, &lda,

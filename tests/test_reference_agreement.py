@@ -126,15 +126,24 @@ def test_small_float32_products_match_reference(sizes, batch):
     assert_matches_reference(net, X, Y, Y_matrix, alpha=0.01)
 
 
-def test_small_product_kernel_and_blas_agree():
+@pytest.mark.parametrize("sizes, output", [
+    ([13, 40, 17, 10], "softmax"),
+    # one output: the forward product is smallgemm.h's dot products (cffnn_small_gemv_f),
+    # with k % 8 = 3 left over, and 37 rows = 9 groups of 4 and one row
+    ([13, 43, 1], "identity"),
+])
+def test_small_product_kernel_and_blas_agree(sizes, output):
     """The same float32 network through include/cffnn/smallgemm.h and through BLAS
     (set_small_gemm(False)): equal to float32 rounding, and the switch is restored."""
     from cffnn import _kernels
     rng = np.random.default_rng(3)
-    net = network([13, 40, 17, 10], activation="tanh", output="softmax", dtype=np.float32,
+    net = network(sizes, activation="tanh", output=output, dtype=np.float32,
                   random_state=3)
     X = sample_features(net, 37, rng)
-    y = rng.integers(0, 10, 37)
+    if output == "softmax":
+        y = rng.integers(0, 10, 37)
+    else:
+        y = rng.normal(size=37).astype(np.float32)
     results = {}
     for enabled in (True, False):
         previous = _kernels.set_small_gemm(enabled)

@@ -23,6 +23,7 @@
 #ifndef CFFNN_SMALLGEMM_H
 #define CFFNN_SMALLGEMM_H
 
+#include <math.h>
 #include <stddef.h>
 #include <stdlib.h>
 
@@ -192,6 +193,44 @@ static int cffnn_small_gemm_nt_f(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k,
     return 1;
 }
 
+/* c[i] = A[i, :] . b (accumulate = 0) or c[i] += A[i, :] . b for i < m, A row-major
+ * (m x k, lda), b and c contiguous: the forward product of a one-output layer, which the
+ * tile kernel would compute in one masked lane of 16. Four rows at a time share each
+ * load of b; each dot product is 8 lanes of partial sums over p = l, l + 8, ..., added
+ * pairwise, then the last k % 8 products in order (the same order whatever m). */
+__attribute__((target("avx2,fma")))
+static void cffnn_small_gemv_f(ptrdiff_t m, ptrdiff_t k, const float *a, ptrdiff_t lda,
+                               const float *b, float *c, int accumulate) {
+    ptrdiff_t k8 = k - k % 8;
+    for (ptrdiff_t i = 0; i < m; i += 4) {
+        int rows = m - i < 4 ? (int)(m - i) : 4;
+        const float *r0 = a + i * lda;
+        const float *r1 = rows > 1 ? r0 + lda : r0, *r2 = rows > 2 ? r0 + 2 * lda : r0;
+        const float *r3 = rows > 3 ? r0 + 3 * lda : r0;
+        __m256 s0 = _mm256_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
+        for (ptrdiff_t p = 0; p < k8; p += 8) {
+            __m256 bp = _mm256_loadu_ps(b + p);
+            s0 = _mm256_fmadd_ps(_mm256_loadu_ps(r0 + p), bp, s0);
+            s1 = _mm256_fmadd_ps(_mm256_loadu_ps(r1 + p), bp, s1);
+            s2 = _mm256_fmadd_ps(_mm256_loadu_ps(r2 + p), bp, s2);
+            s3 = _mm256_fmadd_ps(_mm256_loadu_ps(r3 + p), bp, s3);
+        }
+        /* horizontal sums: lanes (l, l + 4), then (l, l + 2), then (0, 1) */
+        __m256 sums[4] = {s0, s1, s2, s3};
+        for (int r = 0; r < rows; r++) {
+            const float *row = r0 + r * lda;
+            __m128 v = _mm_add_ps(_mm256_castps256_ps128(sums[r]),
+                                  _mm256_extractf128_ps(sums[r], 1));
+            v = _mm_add_ps(v, _mm_movehl_ps(v, v));
+            v = _mm_add_ss(v, _mm_shuffle_ps(v, v, 1));
+            float dot = _mm_cvtss_f32(v);
+            for (ptrdiff_t p = k8; p < k; p++)
+                dot = fmaf(row[p], b[p], dot);
+            c[i + r] = accumulate ? c[i + r] + dot : dot;
+        }
+    }
+}
+
 #else  /* no AVX2 build: BLAS everywhere */
 
 static inline int cffnn_small_gemm_available(void) { (void)cffnn_small_gemm_enabled; return 0; }
@@ -209,6 +248,11 @@ static inline int cffnn_small_gemm_nt_f(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k,
     (void)m; (void)n; (void)k; (void)a; (void)lda; (void)b; (void)ldb; (void)c; (void)ldc;
     (void)accumulate;
     return 0;
+}
+static inline void cffnn_small_gemv_f(ptrdiff_t m, ptrdiff_t k, const float *a,
+                                      ptrdiff_t lda, const float *b, float *c,
+                                      int accumulate) {
+    (void)m; (void)k; (void)a; (void)lda; (void)b; (void)c; (void)accumulate;
 }
 
 #endif
