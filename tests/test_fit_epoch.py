@@ -138,8 +138,8 @@ SMALL_TEAM_CASES = {
     # a minibatch of a small network is two blocks: an epoch of it runs on a team
     "regression": dict(sizes=[8, 64, 64, 1], activation="tanh", output="identity",
                        batch_size=64, make_optimizer=lambda: cffnn.SGD(0.01, momentum=0.9)),
-    "digits": dict(sizes=[64, 32, 10], activation="relu", output="softmax", batch_size=32,
-                   make_optimizer=lambda: cffnn.Adam(0.01)),
+    "classification": dict(sizes=[64, 32, 10], activation="relu", output="softmax",
+                           batch_size=64, make_optimizer=lambda: cffnn.Adam(0.01)),
 }
 
 
@@ -169,7 +169,7 @@ def train_small_team_case(case, dtype, n_threads, weighted, epochs=3):
 @pytest.mark.parametrize("weighted", [False, True])
 @pytest.mark.parametrize("name", sorted(SMALL_TEAM_CASES))
 def test_small_minibatches_on_a_team_are_bit_identical(name, weighted, dtype, team_limits):
-    """Small networks' minibatches of 32 or 64 rows are shared by a team that lives for
+    """Small networks' minibatches of 64 rows are shared by a team that lives for
     the epoch (its phases separated by team.h's barriers): the same parameters and losses
     as on one thread, bit for bit."""
     team_limits(float("inf"), 0.0)        # the team never goes solo here
