@@ -146,6 +146,15 @@ cdef inline Py_ssize_t macs_per_row(const Layout* net) noexcept nogil:
     return macs
 
 
+cdef inline bint split_for_team(const Layout* net, Py_ssize_t n_rows) noexcept nogil:
+    """Whether a batch of n_rows of a small network is split finer than a large network's
+    would be (block_rows, gradient_task_rows): when it has enough multiply-adds for an
+    epoch's team. Otherwise the pieces would only cost calls (the digits task, whose
+    minibatches run on one thread: two blocks and twice the tasks cost 3-5% there)."""
+    cdef Py_ssize_t macs = macs_per_row(net)
+    return macs < SMALL_NETWORK_MACS and n_rows * macs >= EPOCH_TEAM_MIN_MACS
+
+
 cdef inline Py_ssize_t block_rows(const Layout* net, Py_ssize_t n_rows) noexcept nogil:
     """Rows per block for a batch of n_rows: a function of the network and n_rows, never
     of the team.
@@ -155,12 +164,13 @@ cdef inline Py_ssize_t block_rows(const Layout* net, Py_ssize_t n_rows) noexcept
     repacks W) to keep BLAS efficient; measured on 784-256-128-10, 10000 rows, 1 thread:
     84 ms with 64-row blocks, 67 ms with 512-row blocks. Small networks (whose products
     go to smallgemm.h, which packs nothing) split a minibatch of up to 128 rows in two
-    blocks of a multiple of 16 rows, so that two threads can share it.
+    blocks of a multiple of 16 rows, so that two threads can share it, when it is worth
+    a team (split_for_team).
     """
     cdef Py_ssize_t rows = ((n_rows // 8 + LARGE_NETWORK_BLOCK_ROWS - 1)
                             // LARGE_NETWORK_BLOCK_ROWS * LARGE_NETWORK_BLOCK_ROWS)
     rows = min(MAX_BLOCK_ROWS, max(LARGE_NETWORK_BLOCK_ROWS, rows))
-    if macs_per_row(net) < SMALL_NETWORK_MACS:
+    if split_for_team(net, n_rows):
         rows = min(rows, max(MIN_BLOCK_ROWS, ((n_rows + 1) // 2 + MIN_BLOCK_ROWS - 1)
                                              // MIN_BLOCK_ROWS * MIN_BLOCK_ROWS))
     return rows
@@ -463,14 +473,15 @@ cdef inline Py_ssize_t gradient_task_rows(const Layout* net, Py_ssize_t k,
     packing: dW of 784x256 from 128 rows took 962 us as 7 tasks of 128 rows and 834 us
     as 2 of 392 (one thread, medians). 6M makes 5 tasks of it, which 2 threads share
     evenly with the other layers' tasks, and leaves more for more threads on larger work.
-    Small networks (block_rows) pack nothing, and their layers split in two tasks of at
-    least SMALL_GRADIENT_ROWS rows, so that two threads can share their largest layer.
+    Small networks (block_rows) pack nothing, and when a team is worth it
+    (split_for_team), their layers split in two tasks of at least SMALL_GRADIENT_ROWS
+    rows, so that two threads can share their largest layer.
     """
     cdef double macs = <double> net.sizes[k] * net.sizes[k + 1] * n_rows
     cdef Py_ssize_t n_tasks = <Py_ssize_t> max(1.0, min(<double> net.sizes[k],
                                                          ceil(macs / GRADIENT_TASK_MACS)))
     cdef Py_ssize_t min_rows = MIN_GRADIENT_ROWS
-    if macs_per_row(net) < SMALL_NETWORK_MACS:
+    if split_for_team(net, n_rows):
         n_tasks = max(n_tasks, 2)
         min_rows = SMALL_GRADIENT_ROWS
     cdef Py_ssize_t rows = (net.sizes[k] + n_tasks - 1) // n_tasks
