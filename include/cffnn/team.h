@@ -39,9 +39,18 @@
 
 #include <stddef.h>
 
+#if defined(_WIN32)
+#ifndef WIN32_LEAN_AND_MEAN
+#define WIN32_LEAN_AND_MEAN
+#endif
+#ifndef NOMINMAX
+#define NOMINMAX                   /* no min and max macros in the generated C */
+#endif
+#include <windows.h>
+#endif
+
 #if defined(_MSC_VER) && !defined(__clang__)
 #include <intrin.h>
-#include <windows.h>
 #define cffnn_load_acquire(p) (*(volatile long *)(p))
 #define cffnn_fetch_add(p, v) _InterlockedExchangeAdd((volatile long *)(p), (v))
 #define cffnn_fetch_add64(p, v) _InterlockedExchangeAdd64((volatile long long *)(p), (v))
@@ -80,7 +89,6 @@ static inline int cffnn_team_thread(void) { return 0; }
 
 /* A monotonic clock in nanoseconds, for the waiting statistics. */
 #if defined(_WIN32)
-#include <windows.h>
 static inline long long cffnn_now_ns(void) {
     LARGE_INTEGER count, frequency;
     QueryPerformanceCounter(&count);
