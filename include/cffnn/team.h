@@ -7,9 +7,9 @@
  * (_openmp_runtime.py), so every region start woke sleeping threads, and on this
  * project's virtual machine a wake-up takes ~26 us: more than a whole minibatch step of
  * a small network. Now the epoch runs in one parallel region, and the phases of a step
- * are separated by cffnn_barrier_wait, which spins for a few microseconds (the usual wait,
- * when the threads' shares are even) and then sleeps (when a thread has lost its core to
- * another process: spinning longer would take the core that thread needs).
+ * are separated by cffnn_barrier_wait, which spins for up to ~30 us (the usual wait, a few
+ * microseconds when the threads' shares are even) and then sleeps (when a thread has
+ * lost its core to another process: spinning longer would take the core it needs).
  *
  * A team is only as fast as its slowest thread. When another process shares a core, the
  * thread on that core is off it for milliseconds at a time, and every barrier waits for
