@@ -20,21 +20,9 @@ import subprocess
 import sys
 import time
 
-import cffnn
-
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from benchmarks.training import TASKS  # noqa: E402
-
-
-def make_network(task, X):
-    n_out = 10 if task["classify"] else 1
-    net = cffnn.Network([X.shape[1], *task["hidden"], n_out], activation=task["activation"],
-                        output="softmax" if task["classify"] else "identity",
-                        random_state=0)
-    optimizer = (cffnn.Adam(0.001) if task["optimizer"] == "adam"
-                 else cffnn.SGD(0.001, momentum=0.9))
-    return net, optimizer
+from benchmarks.training import TASKS, cffnn_network  # noqa: E402
 
 
 def main(argv=None):
@@ -46,7 +34,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     task = TASKS[args.task]
     X, y, source = task["load"]()
-    networks = {n_threads: make_network(task, X) for n_threads in (1, 2)}
+    networks = {n_threads: cffnn_network(task, X) for n_threads in (1, 2)}
     busy = None
     if args.busy:
         busy = subprocess.Popen([sys.executable, "-c", "while True: pass"])

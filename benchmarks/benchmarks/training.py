@@ -56,13 +56,19 @@ TASKS = {
 }
 
 
-def cffnn_epoch(task, X, y, threads):
+def cffnn_network(task, X):
+    """(net, optimizer) of cffnn for a task, as every cffnn benchmark trains it."""
     n_out = 10 if task["classify"] else 1
     net = cffnn.Network([X.shape[1], *task["hidden"], n_out], activation=task["activation"],
                         output="softmax" if task["classify"] else "identity",
                         random_state=0)
     optimizer = (cffnn.Adam(0.001) if task["optimizer"] == "adam"
                  else cffnn.SGD(0.001, momentum=0.9))
+    return net, optimizer
+
+
+def cffnn_epoch(task, X, y, threads):
+    net, optimizer = cffnn_network(task, X)
     epoch = [0]
 
     def run():
