@@ -12,7 +12,7 @@ import numbers
 import numpy as np
 
 from cffnn import _kernels
-from cffnn._parallelism import blas_limits, effective_n_threads
+from cffnn._parallelism import blas_limits, effective_n_threads, epoch_team_threads
 from cffnn.optimizers import RPROP, SGD, Adam, _state_like
 from cffnn._validation import (
     INT_MAX, check_alpha, check_features, check_nonnegative, check_sample_weight,
@@ -244,7 +244,7 @@ class Network:
         else:
             raise TypeError(f"optimizer must be cffnn.SGD, cffnn.Adam or cffnn.RPROP, "
                             f"got {type(optimizer).__name__}")
-        n_threads = effective_n_threads(n_threads)
+        n_threads = epoch_team_threads(n_threads)
         self._epochs_run += 1
         with blas_limits(n_threads):
             status, loss_sum, weight_sum, minibatch, layer, t = self._compiled.fit_epoch(

@@ -199,6 +199,22 @@ def test_a_team_that_goes_solo_gives_the_same_results(name, team_limits):
         assert net_2._compiled.team_statistics() == (1, 1)
 
 
+def test_epoch_team_never_has_more_threads_than_usable_cores(team_limits):
+    """The team's barriers spin: more threads than cores would wait most of the time, so
+    fit_epoch caps n_threads at the usable cores (and the results are the same)."""
+    from cffnn import _parallelism
+    cores = _parallelism.usable_cpu_count()
+    assert _parallelism.epoch_team_threads(4 * cores + 1) <= cores
+    assert _parallelism.epoch_team_threads(1) == 1
+    team_limits(float("inf"), 0.0)
+    case = SMALL_TEAM_CASES["regression"]
+    net_1, losses_1 = train_small_team_case(case, np.float32, 1, False, epochs=1)
+    net_many, losses_many = train_small_team_case(case, np.float32, 4 * cores + 1, False,
+                                                  epochs=1)
+    np.testing.assert_array_equal(net_1.params, net_many.params)
+    assert losses_1 == losses_many
+
+
 def test_divergence_on_a_team_stops_where_one_thread_stops(team_limits):
     team_limits(float("inf"), 0.0)
     case = SMALL_TEAM_CASES["regression"]
