@@ -75,12 +75,12 @@ def effective_n_threads(n_threads):
 _USABLE_CPUS = None
 
 
-def epoch_team_threads(n_threads):
-    """effective_n_threads(n_threads) capped at the usable cores (counted once), for
-    fit_epoch, whose team meets at spinning barriers (include/cffnn/team.h): more threads
-    than cores wait most of their time. Measured with n_threads=8 on this 2-core machine
-    (784-256-128-10, batch 512): the team went solo at once and the epochs ran on one
-    thread, 2.3x slower than with n_threads=2."""
+def barrier_team_threads(n_threads):
+    """effective_n_threads(n_threads) capped at the usable cores (counted once), for the
+    kernels whose team meets at spinning barriers (include/cffnn/team.h): fit_epoch and
+    loss_and_gradient. More threads than cores wait most of their time. Measured with
+    n_threads=8 on this 2-core machine (784-256-128-10, batch 512): fit_epoch's team went
+    solo at once and the epochs ran on one thread, 2.3x slower than with n_threads=2."""
     global _USABLE_CPUS
     if _USABLE_CPUS is None:
         _USABLE_CPUS = usable_cpu_count()

@@ -12,7 +12,7 @@ import numbers
 import numpy as np
 
 from cffnn import _kernels
-from cffnn._parallelism import blas_limits, effective_n_threads, epoch_team_threads
+from cffnn._parallelism import barrier_team_threads, blas_limits, effective_n_threads
 from cffnn.optimizers import RPROP, SGD, Adam, _state_like
 from cffnn._validation import (
     INT_MAX, check_alpha, check_features, check_nonnegative, check_sample_weight,
@@ -197,7 +197,7 @@ class Network:
         """
         X, Y, weights, inv_weight_sum, alpha_over_weight_sum = self._check_fit_inputs(
             X, Y, alpha, sample_weight)
-        n_threads = effective_n_threads(n_threads)
+        n_threads = barrier_team_threads(n_threads)
         grad = np.empty_like(self._params)
         with blas_limits(n_threads):
             loss = self._compiled.loss_and_gradient(
@@ -244,7 +244,7 @@ class Network:
         else:
             raise TypeError(f"optimizer must be cffnn.SGD, cffnn.Adam or cffnn.RPROP, "
                             f"got {type(optimizer).__name__}")
-        n_threads = epoch_team_threads(n_threads)
+        n_threads = barrier_team_threads(n_threads)
         self._epochs_run += 1
         with blas_limits(n_threads):
             status, loss_sum, weight_sum, minibatch, layer, t = self._compiled.fit_epoch(
@@ -284,7 +284,7 @@ class Network:
             if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
                 raise ValueError(f"{name} must be an int >= 1, got {value!r}")
         tol = check_nonnegative("tol", tol)
-        n_threads = effective_n_threads(n_threads)
+        n_threads = barrier_team_threads(n_threads)
 
         def loss_and_gradient(flat):
             self._params[...] = flat

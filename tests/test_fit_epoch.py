@@ -204,8 +204,8 @@ def test_epoch_team_never_has_more_threads_than_usable_cores(team_limits):
     fit_epoch caps n_threads at the usable cores (and the results are the same)."""
     from cffnn import _parallelism
     cores = _parallelism.usable_cpu_count()
-    assert _parallelism.epoch_team_threads(4 * cores + 1) <= cores
-    assert _parallelism.epoch_team_threads(1) == 1
+    assert _parallelism.barrier_team_threads(4 * cores + 1) <= cores
+    assert _parallelism.barrier_team_threads(1) == 1
     team_limits(float("inf"), 0.0)
     case = SMALL_TEAM_CASES["regression"]
     net_1, losses_1 = train_small_team_case(case, np.float32, 1, False, epochs=1)
