@@ -1,9 +1,10 @@
 """One epoch of training, side by side: cffnn, the NumPy reference, scikit-learn, PyTorch.
 
-    python benchmarks/compare.py [--repeat 5] [--only TEXT] [--threads 2]
+    python benchmarks/compare.py [--repeat 5] [--only TEXT] [--threads 2] [--settle 0.2]
 
 Tasks (float32, every implementation on --threads threads, same run, medians of --repeat
-epochs after one warm-up epoch; ratios > 1 mean cffnn is faster):
+epochs after one warm-up epoch, the implementations taking turns epoch by epoch; ratios
+> 1 mean cffnn is faster):
 
     fashion     784-256-128-10, ReLU, softmax, Adam, batch 128, one epoch of 60000 rows
                 (Fashion-MNIST when `apt-get install dataset-fashion-mnist` put it on this
@@ -19,6 +20,7 @@ available) and a DataLoader-free loop over index slices.
 """
 import argparse
 import contextlib
+import functools
 import os
 import statistics
 import sys
@@ -32,14 +34,45 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from benchmarks.training import IMPLEMENTATIONS, TASKS  # noqa: E402
 
-def median_epoch(run, repeat):
-    run()                                         # warm-up epoch
-    times = []
+SHORT_EPOCH = 0.1   # seconds: epochs shorter than this are warmed again before timing
+
+
+def busy_wait(seconds):
+    """Keep this thread busy for `seconds` (compare_core.py's busy_wait: long enough for
+    other pools' spinning workers to go to sleep, without letting the core clock down)."""
+    end = time.perf_counter() + seconds
+    while time.perf_counter() < end:
+        pass
+
+
+def median_epochs(runs, repeat, settle):
+    """{impl: median seconds of an epoch}, the implementations interleaved in every round.
+
+    runs: {impl: (run, limits)}, limits a context for the BLAS threads of the epoch. Each
+    implementation first runs one warm-up epoch; then every round times one epoch of each
+    in turn, after `settle` seconds for the previous one's spinning threads (see
+    compare_core.time_case), and, for epochs under SHORT_EPOCH seconds, one untimed epoch
+    that warms its caches again. Interleaving makes the machine's changes of speed (on a
+    shared machine, 2x within a minute) hit every implementation alike: one after the
+    other, a digits run once measured sklearn/cffnn 17.5 where the runs before gave 30-61.
+    """
+    times = {impl: [] for impl in runs}
+    rewarm = {}
+    for impl, (run, limits) in runs.items():
+        with limits():
+            start = time.perf_counter()
+            run()
+            rewarm[impl] = time.perf_counter() - start < SHORT_EPOCH
     for _ in range(repeat):
-        start = time.perf_counter()
-        run()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+        for impl, (run, limits) in runs.items():
+            with limits():
+                busy_wait(settle)
+                if rewarm[impl]:
+                    run()
+                start = time.perf_counter()
+                run()
+                times[impl].append(time.perf_counter() - start)
+    return {impl: statistics.median(samples) for impl, samples in times.items()}
 
 
 def main(argv=None):
@@ -47,6 +80,8 @@ def main(argv=None):
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--only", default="", help="run only tasks whose name contains this")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--settle", type=float, default=0.2,
+                        help="seconds of idle before each timed epoch (default 0.2)")
     args = parser.parse_args(argv)
     print(f"cffnn {cffnn.__version__}; {args.threads} threads for every implementation; "
           f"median of {args.repeat} epochs (s); ratio = other / cffnn")
@@ -56,18 +91,18 @@ def main(argv=None):
         if args.only not in name:
             continue
         X, y, source = task["load"]()
-        times = {}
+        runs = {}
         for impl, make in IMPLEMENTATIONS.items():
             try:
                 run = make(task, X, y, args.threads)
             except ImportError:
-                times[impl] = None
                 continue
             # BLAS-based peers get args.threads BLAS threads; cffnn sets its own
-            limits = (threadpool_limits(args.threads, user_api="blas")
-                      if impl in ("numpy", "sklearn") else contextlib.nullcontext())
-            with limits:
-                times[impl] = median_epoch(run, args.repeat)
+            limits = (functools.partial(threadpool_limits, args.threads, user_api="blas")
+                      if impl in ("numpy", "sklearn") else contextlib.nullcontext)
+            runs[impl] = (run, limits)
+        times = dict.fromkeys(IMPLEMENTATIONS)
+        times.update(median_epochs(runs, args.repeat, args.settle))
         cells = "".join(f"{times[i]:>10.4f}" if times[i] is not None else f"{'-':>10}"
                         for i in IMPLEMENTATIONS)
         ratios = "".join(f"{times[i] / times['cffnn']:>11.2f}" if times[i] else f"{'-':>11}"
