@@ -215,6 +215,26 @@ def test_epoch_team_never_has_more_threads_than_usable_cores(team_limits):
     assert losses_1 == losses_many
 
 
+def test_a_team_skips_minibatches_of_zero_weight_like_one_thread(team_limits):
+    """Every thread of the team must take the same decision to skip a minibatch whose
+    weights are all 0 (and so pass the same barriers)."""
+    team_limits(float("inf"), 0.0)
+    case = SMALL_TEAM_CASES["regression"]
+    X, y, weights = small_team_problem(case, np.float32)
+    weights[64:192] = 0.0            # minibatches 1 and 2, in order
+    results = []
+    for n_threads in (1, 2):
+        net = cffnn.Network(case["sizes"], activation="tanh", output="identity",
+                            dtype=np.float32, random_state=0)
+        loss = net.fit_epoch(X, y, cffnn.SGD(0.01, momentum=0.9), batch_size=64,
+                             shuffle=False, sample_weight=weights, n_threads=n_threads)
+        results.append((net.params.copy(), loss))
+        if n_threads == 2 and cffnn._threads.openmp_enabled():
+            assert net._compiled.team_statistics() == (1, 0)
+    np.testing.assert_array_equal(results[0][0], results[1][0])
+    assert results[0][1] == results[1][1] and np.isfinite(results[0][1])
+
+
 def test_divergence_on_a_team_stops_where_one_thread_stops(team_limits):
     team_limits(float("inf"), 0.0)
     case = SMALL_TEAM_CASES["regression"]
