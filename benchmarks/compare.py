@@ -32,17 +32,10 @@ import cffnn
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+from benchmarks.common import busy_wait  # noqa: E402
 from benchmarks.training import IMPLEMENTATIONS, TASKS  # noqa: E402
 
 SHORT_EPOCH = 0.1   # seconds: epochs shorter than this are warmed again before timing
-
-
-def busy_wait(seconds):
-    """Keep this thread busy for `seconds` (compare_core.py's busy_wait: long enough for
-    other pools' spinning workers to go to sleep, without letting the core clock down)."""
-    end = time.perf_counter() + seconds
-    while time.perf_counter() < end:
-        pass
 
 
 def median_epochs(runs, repeat, settle):

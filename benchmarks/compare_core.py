@@ -29,8 +29,8 @@ import timeit
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from benchmarks.common import (  # noqa: E402
-    BATCH_CASES, IMPLS, MNIST_SIZES, ONE_ROW_IMPLS, TORCH_THREADS, is_available,
-    make_data, make_network, make_runner)
+    BATCH_CASES, IMPLS, MNIST_SIZES, ONE_ROW_IMPLS, TORCH_THREADS, busy_wait,
+    is_available, make_data, make_network, make_runner)
 
 COLUMNS = ["cffnn", "numpy", "torch", "sklearn"]
 
@@ -75,15 +75,6 @@ def autorange_number(call, target):
             if timer.timeit(number * factor) >= target:
                 return number * factor
         number *= 10
-
-
-def busy_wait(seconds):
-    """Keep this thread busy for `seconds`: long enough for other pools' spinning workers
-    to go to sleep, without letting the core idle (time.sleep lets it clock down, and a
-    one-row forward then measured 25 us instead of 17.5 us)."""
-    end = time.perf_counter() + seconds
-    while time.perf_counter() < end:
-        pass
 
 
 def time_case(calls, repeat, target, settle):
