@@ -12,6 +12,7 @@ cdef extern from "cffnn/smallgemm.h" nogil:
     int cffnn_small_gemm_enabled
     bint cffnn_small_gemm_available()
     bint cffnn_small_gemm_fits(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k)
+    bint cffnn_medium_gemm_pays(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k)
     void cffnn_small_gemm_f(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k, const float* a,
                             Py_ssize_t a_rs, Py_ssize_t a_cs, const float* b, Py_ssize_t ldb,
                             float* c, Py_ssize_t ldc, bint accumulate)
@@ -37,11 +38,13 @@ cdef inline void gemm(bint trans_a, bint trans_b, int m, int n, int k,
     if (floating is float and alpha == 1 and (beta == 0 or beta == 1)
             and not (trans_a and trans_b) and cffnn_small_gemm_available()):
         # small float32 products of small networks: include/cffnn/smallgemm.h, no packing
+        if not trans_b and (cffnn_small_gemm_fits(m, n, k)
+                            or (not trans_a and cffnn_medium_gemm_pays(m, n, k))):
+            # small products, and the forward products of a few rows, whose W BLAS packs
+            cffnn_small_gemm_f(m, n, k, a, 1 if trans_a else lda, lda if trans_a else 1,
+                               b, ldb, c, ldc, beta == 1)
+            return
         if cffnn_small_gemm_fits(m, n, k):
-            if not trans_b:
-                cffnn_small_gemm_f(m, n, k, a, 1 if trans_a else lda, lda if trans_a else 1,
-                                   b, ldb, c, ldc, beta == 1)
-                return
             if cffnn_small_gemm_nt_f(m, n, k, a, lda, b, ldb, c, ldc, beta == 1):
                 return       # (else out of memory for its transposed copy: BLAS below)
         elif trans_a and n == 1 and ldc == 1 and cffnn_small_gemm_fits(1, m, k):

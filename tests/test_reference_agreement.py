@@ -106,15 +106,16 @@ def test_relu_family_on_many_blocks_and_threads(dtype):
     assert_matches_reference(net, X, Y, Y_matrix, alpha=0.1, n_threads=2)
 
 
-@pytest.mark.parametrize("batch", [1, 3, 4, 5, 6, 9, 31, 64])
+@pytest.mark.parametrize("batch", [1, 3, 4, 5, 6, 7, 8, 9, 13, 31, 64])
 @pytest.mark.parametrize("sizes", [[7, 9, 17, 8], [5, 16, 33, 12], [64, 32, 10], [8, 64, 64, 1]],
                          ids=lambda sizes: "-".join(map(str, sizes)))
 def test_small_float32_products_match_reference(sizes, batch):
     """float32 products of up to 8192 weights and ~1e6 multiply-adds skip BLAS for
-    include/cffnn/smallgemm.h on AVX2 machines: 4-row tiles (rows past the batch), 16-column
-    tiles (masked columns past the layer's width), the transposed operands of the
-    backward pass and of the weight gradient, and gradient accumulation onto the L2
-    penalty. Widths here cover each of those edges."""
+    include/cffnn/smallgemm.h on AVX2 machines: tiles of 6 and 4 rows (rows past the
+    batch; the batches cover each choice of tile heights), 16-column tiles (masked
+    columns past the layer's width), the transposed operands of the backward pass and of
+    the weight gradient, and gradient accumulation onto the L2 penalty. Widths here cover
+    each of those edges."""
     rng = np.random.default_rng(batch)
     net = network(sizes, activation="tanh", output="softmax" if sizes[-1] > 1 else "identity",
                   dtype=np.float32, random_state=batch)
@@ -126,24 +127,31 @@ def test_small_float32_products_match_reference(sizes, batch):
     assert_matches_reference(net, X, Y, Y_matrix, alpha=0.01)
 
 
-@pytest.mark.parametrize("sizes, output", [
-    ([13, 40, 17, 10], "softmax"),
+@pytest.mark.parametrize("sizes, output, n_rows", [
+    ([13, 40, 17, 10], "softmax", 37),
     # one output: the forward product is smallgemm.h's dot products (cffnn_small_gemv_f),
     # with k % 8 = 3 left over, and 37 rows = 9 groups of 4 and one row
-    ([13, 43, 1], "identity"),
+    ([13, 43, 1], "identity", 37),
+    # a first layer too large for the small-product rule: its forward product (37 rows,
+    # at most 64) still goes to the kernel (cffnn_medium_gemm_pays), over k = 300 in two
+    # blocks of p (256 + 44) and 40 columns in panels of 16, 16 and 8
+    ([300, 40, 10], "softmax", 37),
+    # a weight gradient summed over 1000 rows (dW[0]: 20 x 8, k = 1000 in four blocks)
+    # on top of the L2 penalty: the blocks continue each FMA chain through C
+    ([20, 8, 3], "identity", 1000),
 ])
-def test_small_product_kernel_and_blas_agree(sizes, output):
+def test_small_product_kernel_and_blas_agree(sizes, output, n_rows):
     """The same float32 network through include/cffnn/smallgemm.h and through BLAS
     (set_small_gemm(False)): equal to float32 rounding, and the switch is restored."""
     from cffnn import _kernels
     rng = np.random.default_rng(3)
     net = network(sizes, activation="tanh", output=output, dtype=np.float32,
                   random_state=3)
-    X = sample_features(net, 37, rng)
+    X = sample_features(net, n_rows, rng)
     if output == "softmax":
-        y = rng.integers(0, 10, 37)
+        y = rng.integers(0, sizes[-1], n_rows)
     else:
-        y = rng.normal(size=37).astype(np.float32)
+        y = rng.normal(size=(n_rows, sizes[-1])).astype(np.float32)
     results = {}
     for enabled in (True, False):
         previous = _kernels.set_small_gemm(enabled)

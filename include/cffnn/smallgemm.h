@@ -1,24 +1,26 @@
 /*
  * cffnn/smallgemm.h: C = A B (or C += A B) for the small float32 GEMMs of small networks,
- * without BLAS.
+ * and the forward products of a few rows of large ones, without BLAS.
  *
  * Why: a BLAS call packs both operands into its own layout and decides on threads before
  * it multiplies. For the 64x64 layers of a small network at batch 64 that overhead is
  * most of the call: in the regression task (8-64-64-1, batch 64) sgemm's packing
  * routines took 24% of the epoch and its kernel 36%. Operands this small already sit in
- * L1/L2, so this kernel reads them where they are.
+ * L1/L2, so this kernel reads them where they are. In a Fashion-MNIST epoch
+ * (784-256-128-10, blocks of 64 rows) packing W for each block's forward product took 13%
+ * of the epoch: that product comes here too (cffnn_medium_gemm_pays).
  *
- * The kernel: tiles of 4 rows x 16 columns of C, held in 8 AVX registers, accumulated over
- * the whole k (one FMA chain per element, in order p = 0..k-1). Columns past n are masked,
- * rows past m repeat row 0 and are not stored.
+ * The kernel: tiles of 6 (or 4) rows x 16 columns of C, held in 12 (or 8) AVX registers,
+ * one FMA chain per element in order p = 0..k-1, over blocks of k that keep B's panel in
+ * L1. Columns past n are masked, rows past m repeat row 0 and are not stored.
  *
  * Operands: A(r, p) = a[r * a_rs + p * a_cs] for r < m, p < k (so that A may be a row-major
  * matrix, a_rs = lda, a_cs = 1, or the transpose of one, a_rs = 1, a_cs = lda); B row-major
  * (k x n) with row stride ldb; C row-major (m x n) with row stride ldc.
  *
  * AVX2 + FMA only (x86-64 with GCC or clang): callers use BLAS where
- * cffnn_small_gemm_available() is false, and for operands too large for this kernel
- * (whose B is re-read for every 4 rows of A: cffnn_small_gemm_fits).
+ * cffnn_small_gemm_available() is false, and for the products where BLAS is faster
+ * (cffnn_small_gemm_fits, cffnn_medium_gemm_pays).
  */
 #ifndef CFFNN_SMALLGEMM_H
 #define CFFNN_SMALLGEMM_H
@@ -29,7 +31,7 @@
 
 #include "cffnn/cpu.h"
 
-/* B (k x n floats) must stay in L1/L2 while every 4-row tile of A streams over it, and a
+/* B (k x n floats) must stay in L1/L2 while every tile of rows of A streams over it, and a
  * bigger product amortises BLAS's packing well enough. Below 8 columns most lanes would
  * be masked off (BLAS's gemv path is faster there). */
 #define CFFNN_SMALL_GEMM_MAX_B 8192          /* floats: 32 KB */
@@ -39,6 +41,24 @@ static inline int cffnn_small_gemm_fits(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k) {
     return n >= 8 && k * n <= CFFNN_SMALL_GEMM_MAX_B
            && (double)m * (double)n * (double)k <= CFFNN_SMALL_GEMM_MAX_MACS;
 }
+
+/* Larger products A B (A not transposed) of at most 64 rows still skip BLAS: the
+ * forward pass of a large network's block of rows, for which BLAS packs all of W again
+ * (for every block of every minibatch). This kernel reads W where it is instead, each
+ * k block of a 16-column panel once from L2/L3 and then from L1 for every tile of rows.
+ * Measured against OpenBLAS, one thread, hot caches: 64 x 784 by 784 x 256 1.0-1.13x,
+ * 64 x 256 by 256 x 128 1.15-1.2x, but 128 rows 0.87-0.97x and 512 rows 0.8x; within a
+ * Fashion-MNIST epoch (784-256-128-10, batch 128, where W is cold after each update)
+ * 1.07-1.08x on 1 and 2 threads. The weight gradient's A^T B stays with BLAS: 0.95x. */
+#define CFFNN_MEDIUM_GEMM_MAX_ROWS 64
+
+static inline int cffnn_medium_gemm_pays(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k) {
+    (void)k;
+    return n >= 16 && m <= CFFNN_MEDIUM_GEMM_MAX_ROWS;
+}
+
+#define CFFNN_K_BLOCK 256      /* values of p per pass over a panel of B (16 KB) */
+#define CFFNN_PREFETCH_ROWS 16 /* how far ahead in B (rows of it) a tile asks for data */
 
 /* 1 (the default): small products take this kernel where the CPU allows; 0: BLAS for
  * every product. Set through cffnn._kernels.set_small_gemm, for benchmarks/small_gemm.py,
@@ -52,23 +72,43 @@ static inline int cffnn_small_gemm_available(void) {
     return cffnn_small_gemm_enabled && cffnn_has_avx2_fma();
 }
 
-/* One tile: rows [0, rows) x columns [0, 16) of C, columns masked by mask_lo / mask_hi. */
-__attribute__((target("avx2,fma")))
+/* One tile: `height` (4 or 6, a constant where it is called) rows of C, of which rows
+ * [0, rows) are real, x columns [0, 16), masked by mask_lo / mask_hi, over k values of p:
+ * C[r, :] = c0[r, :] + sum_p A[r, p] B[p, :], one FMA chain per element in order of p,
+ * starting from c0 = C itself (from_c) or 0. Rows past `rows` repeat row 0 and are not
+ * stored. */
+__attribute__((target("avx2,fma"), always_inline))
 static inline void cffnn_small_gemm_tile_f(
-        int rows, ptrdiff_t k, const float *a, ptrdiff_t a_rs, ptrdiff_t a_cs,
+        int height, int rows, ptrdiff_t k, const float *a, ptrdiff_t a_rs, ptrdiff_t a_cs,
         const float *b, ptrdiff_t ldb, float *c, ptrdiff_t ldc, int full,
-        __m256i mask_lo, __m256i mask_hi, int accumulate) {
-    const float *a0 = a;
-    const float *a1 = a + (rows > 1 ? a_rs : 0);
-    const float *a2 = a + (rows > 2 ? 2 * a_rs : 0);
-    const float *a3 = a + (rows > 3 ? 3 * a_rs : 0);
-    __m256 c00 = _mm256_setzero_ps(), c01 = _mm256_setzero_ps();
-    __m256 c10 = _mm256_setzero_ps(), c11 = _mm256_setzero_ps();
-    __m256 c20 = _mm256_setzero_ps(), c21 = _mm256_setzero_ps();
-    __m256 c30 = _mm256_setzero_ps(), c31 = _mm256_setzero_ps();
+        __m256i mask_lo, __m256i mask_hi, int from_c) {
+    const float *a0 = a, *a1 = a + (rows > 1 ? a_rs : 0), *a2 = a + (rows > 2 ? 2 * a_rs : 0);
+    const float *a3 = a + (rows > 3 ? 3 * a_rs : 0), *a4 = a + (rows > 4 ? 4 * a_rs : 0);
+    const float *a5 = a + (rows > 5 ? 5 * a_rs : 0);
+    __m256 tile[6][2];
+    for (int r = 0; r < height; r++) {
+        const float *c_row = c + (r < rows ? r : 0) * ldc;
+        if (!from_c) {
+            tile[r][0] = tile[r][1] = _mm256_setzero_ps();
+        } else if (full) {
+            tile[r][0] = _mm256_loadu_ps(c_row);
+            tile[r][1] = _mm256_loadu_ps(c_row + 8);
+        } else {
+            tile[r][0] = _mm256_maskload_ps(c_row, mask_lo);
+            tile[r][1] = _mm256_maskload_ps(c_row + 8, mask_hi);
+        }
+    }
+    if (height < 6)
+        tile[4][0] = tile[4][1] = tile[5][0] = tile[5][1] = _mm256_setzero_ps();  /* unused */
+    __m256 c00 = tile[0][0], c01 = tile[0][1], c10 = tile[1][0], c11 = tile[1][1];
+    __m256 c20 = tile[2][0], c21 = tile[2][1], c30 = tile[3][0], c31 = tile[3][1];
+    __m256 c40 = tile[4][0], c41 = tile[4][1], c50 = tile[5][0], c51 = tile[5][1];
     for (ptrdiff_t p = 0; p < k; p++) {
         /* C[r, :] += A[r, p] B[p, :] */
         const float *b_row = b + p * ldb;
+        /* B's rows are ldb apart: ask for one CFFNN_PREFETCH_ROWS rows ahead, as the first
+         * tile of a k block reads them from L2 or L3 (the others find them in L1) */
+        _mm_prefetch((const char *)(b_row + CFFNN_PREFETCH_ROWS * ldb), _MM_HINT_T0);
         __m256 b_lo, b_hi;
         if (full) {
             b_lo = _mm256_loadu_ps(b_row);
@@ -89,29 +129,59 @@ static inline void cffnn_small_gemm_tile_f(
         x = _mm256_broadcast_ss(a3 + p * a_cs);
         c30 = _mm256_fmadd_ps(x, b_lo, c30);
         c31 = _mm256_fmadd_ps(x, b_hi, c31);
+        if (height > 4) {
+            x = _mm256_broadcast_ss(a4 + p * a_cs);
+            c40 = _mm256_fmadd_ps(x, b_lo, c40);
+            c41 = _mm256_fmadd_ps(x, b_hi, c41);
+            x = _mm256_broadcast_ss(a5 + p * a_cs);
+            c50 = _mm256_fmadd_ps(x, b_lo, c50);
+            c51 = _mm256_fmadd_ps(x, b_hi, c51);
+        }
     }
-    __m256 tile[4][2] = {{c00, c01}, {c10, c11}, {c20, c21}, {c30, c31}};
+    __m256 result[6][2] = {{c00, c01}, {c10, c11}, {c20, c21}, {c30, c31}, {c40, c41},
+                           {c50, c51}};
     for (int r = 0; r < rows; r++) {
         float *c_row = c + r * ldc;
         if (full) {
-            if (accumulate) {
-                tile[r][0] = _mm256_add_ps(_mm256_loadu_ps(c_row), tile[r][0]);
-                tile[r][1] = _mm256_add_ps(_mm256_loadu_ps(c_row + 8), tile[r][1]);
-            }
-            _mm256_storeu_ps(c_row, tile[r][0]);
-            _mm256_storeu_ps(c_row + 8, tile[r][1]);
+            _mm256_storeu_ps(c_row, result[r][0]);
+            _mm256_storeu_ps(c_row + 8, result[r][1]);
         } else {
-            if (accumulate) {
-                tile[r][0] = _mm256_add_ps(_mm256_maskload_ps(c_row, mask_lo), tile[r][0]);
-                tile[r][1] = _mm256_add_ps(_mm256_maskload_ps(c_row + 8, mask_hi), tile[r][1]);
-            }
-            _mm256_maskstore_ps(c_row, mask_lo, tile[r][0]);
-            _mm256_maskstore_ps(c_row + 8, mask_hi, tile[r][1]);
+            _mm256_maskstore_ps(c_row, mask_lo, result[r][0]);
+            _mm256_maskstore_ps(c_row + 8, mask_hi, result[r][1]);
         }
     }
 }
 
-/* C = A B (accumulate = 0) or C += A B (accumulate = 1); see the top of this file. */
+/* Rows of the next tile when `left` rows of C remain: 6 (12 accumulators: fewer loads of
+ * B per FMA), but 4 where tiles of 6 would leave rows unused: 7 = 4 + 3, 8 = 4 + 4. */
+static inline int cffnn_tile_height(ptrdiff_t left) {
+    return left <= 4 || left == 7 || left == 8 ? 4 : 6;
+}
+
+/* The tiles of rows of one k block of one column panel (full: all 16 columns real). */
+__attribute__((target("avx2,fma"), always_inline))
+static inline void cffnn_small_gemm_panel_f(
+        ptrdiff_t m, ptrdiff_t k, const float *a, ptrdiff_t a_rs, ptrdiff_t a_cs,
+        const float *b, ptrdiff_t ldb, float *c, ptrdiff_t ldc, int full,
+        __m256i mask_lo, __m256i mask_hi, int from_c) {
+    for (ptrdiff_t i = 0; i < m;) {
+        int height = cffnn_tile_height(m - i);
+        int rows = m - i < height ? (int)(m - i) : height;
+        if (height == 6)
+            cffnn_small_gemm_tile_f(6, rows, k, a + i * a_rs, a_rs, a_cs, b, ldb, c + i * ldc,
+                                    ldc, full, mask_lo, mask_hi, from_c);
+        else
+            cffnn_small_gemm_tile_f(4, rows, k, a + i * a_rs, a_rs, a_cs, b, ldb, c + i * ldc,
+                                    ldc, full, mask_lo, mask_hi, from_c);
+        i += rows;
+    }
+}
+
+/* C = A B (accumulate = 0) or C += A B (accumulate = 1); see the top of this file.
+ * Column panels of 16, then k in blocks of CFFNN_K_BLOCK (the panel's slice of B, 16 KB,
+ * stays in L1 while every tile of rows passes over it), then tiles of rows. Each element
+ * is one FMA chain in order p = 0..k-1, continued from block to block through C, so
+ * neither the blocking nor the tiles change a result. */
 __attribute__((target("avx2,fma")))
 static void cffnn_small_gemm_f(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k,
                                const float *a, ptrdiff_t a_rs, ptrdiff_t a_cs,
@@ -119,20 +189,23 @@ static void cffnn_small_gemm_f(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k,
                                int accumulate) {
     for (ptrdiff_t j = 0; j < n; j += 16) {
         ptrdiff_t width = n - j < 16 ? n - j : 16;
-        int full = width == 16;
         /* lane l of the low (high) half is on when column j + l (j + 8 + l) is < n */
         __m256i lanes = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
         __m256i mask_lo = _mm256_cmpgt_epi32(_mm256_set1_epi32((int)width), lanes);
         __m256i mask_hi = _mm256_cmpgt_epi32(_mm256_set1_epi32((int)width - 8), lanes);
-        for (ptrdiff_t i = 0; i < m; i += 4) {
-            int rows = m - i < 4 ? (int)(m - i) : 4;
-            if (full)
-                cffnn_small_gemm_tile_f(rows, k, a + i * a_rs, a_rs, a_cs, b + j, ldb,
-                                        c + i * ldc + j, ldc, 1, mask_lo, mask_hi, accumulate);
+        ptrdiff_t p0 = 0;
+        do {   /* (once when k = 0: C = 0, or C unchanged) */
+            ptrdiff_t block = k - p0 < CFFNN_K_BLOCK ? k - p0 : CFFNN_K_BLOCK;
+            int from_c = accumulate || p0 > 0;
+            const float *a_block = a + p0 * a_cs, *b_block = b + p0 * ldb + j;
+            if (width == 16)
+                cffnn_small_gemm_panel_f(m, block, a_block, a_rs, a_cs, b_block, ldb, c + j,
+                                         ldc, 1, mask_lo, mask_hi, from_c);
             else
-                cffnn_small_gemm_tile_f(rows, k, a + i * a_rs, a_rs, a_cs, b + j, ldb,
-                                        c + i * ldc + j, ldc, 0, mask_lo, mask_hi, accumulate);
-        }
+                cffnn_small_gemm_panel_f(m, block, a_block, a_rs, a_cs, b_block, ldb, c + j,
+                                         ldc, 0, mask_lo, mask_hi, from_c);
+            p0 += block;
+        } while (p0 < k);
     }
 }
 
