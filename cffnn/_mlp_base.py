@@ -227,13 +227,13 @@ class BaseMLP(BaseEstimator):
         n_threads = self.n_threads
         if not incremental:
             self.n_iter_ = 0
+        # checked once here, not again in every epoch (Network._fit_epoch_checked)
+        checked = net._check_epoch_inputs(X, Y, self.alpha, sample_weight)
         try:
             for _ in range(1 if incremental else self.max_iter):
                 start = time.perf_counter()
-                loss = net.fit_epoch(X, Y, optimizer, batch_size=batch_size,
-                                     shuffle=self.shuffle, alpha=self.alpha,
-                                     sample_weight=sample_weight,
-                                     random_state=self._random_state, n_threads=n_threads)
+                loss = net._fit_epoch_checked(checked, optimizer, batch_size, self.shuffle,
+                                              self._random_state, n_threads)
                 self.n_iter_ += 1
                 self.t_ += n_samples
                 self.loss_ = loss

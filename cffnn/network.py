@@ -224,7 +224,17 @@ class Network:
         or updated parameter is not finite; the parameters are then those before the
         minibatch at fault.
         """
-        X, Y, weights, scale, alpha = self._check_epoch_inputs(X, Y, alpha, sample_weight)
+        checked = self._check_epoch_inputs(X, Y, alpha, sample_weight)
+        return self._fit_epoch_checked(checked, optimizer, batch_size, shuffle, random_state,
+                                       n_threads)
+
+    def _fit_epoch_checked(self, checked, optimizer, batch_size, shuffle, random_state,
+                           n_threads):
+        """fit_epoch for inputs that _check_epoch_inputs has accepted; checked is what it
+        returned. The estimators check their data once per fit instead of once per epoch:
+        the scan of Fashion-MNIST's X for non-finite values alone took 12-23 ms, 2-4% of
+        an epoch."""
+        X, Y, weights, scale, alpha = checked
         batch_size = _check_batch_size(batch_size, X.shape[0])
         order = None
         if shuffle:

@@ -153,17 +153,25 @@ def test_replacing_coefs_on_a_fitted_model_changes_predictions(iris):
 # -- the compiled core underneath ------------------------------------------------------------
 
 def test_each_epoch_is_one_compiled_fit_epoch_call(iris, monkeypatch):
+    """One Network epoch per epoch, on data checked once per fit, not once per epoch."""
     X, y = iris
-    calls = []
-    original = Network.fit_epoch
+    epochs, checks = [], []
+    original_epoch = Network._fit_epoch_checked
+    original_check = Network._check_epoch_inputs
 
-    def counting(self, *args, **kwargs):
-        calls.append(kwargs["batch_size"])
-        return original(self, *args, **kwargs)
+    def counting_epoch(self, checked, optimizer, batch_size, *args):
+        epochs.append(batch_size)
+        return original_epoch(self, checked, optimizer, batch_size, *args)
 
-    monkeypatch.setattr(Network, "fit_epoch", counting)
+    def counting_check(self, *args):
+        checks.append(args)
+        return original_check(self, *args)
+
+    monkeypatch.setattr(Network, "_fit_epoch_checked", counting_epoch)
+    monkeypatch.setattr(Network, "_check_epoch_inputs", counting_check)
     model = small_classifier(max_iter=7, batch_size=16).fit(X, y)
-    assert len(calls) == model.n_iter_ == 7 and set(calls) == {16}
+    assert len(epochs) == model.n_iter_ == 7 and set(epochs) == {16}
+    assert len(checks) == 1
 
 
 @pytest.mark.parametrize("solver", ["adam", "sgd", "rprop", "lbfgs"])
