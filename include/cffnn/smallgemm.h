@@ -72,6 +72,14 @@ static inline int cffnn_small_gemm_available(void) {
     return cffnn_small_gemm_enabled && cffnn_has_avx2_fma();
 }
 
+/* One row of a tile at one p: C[r, :] += A[r, p] B[p, :], as two registers of 8 columns */
+#define CFFNN_TILE_ROW(a_row, c_lo, c_hi)                                                 \
+    do {                                                                                  \
+        const __m256 x = _mm256_broadcast_ss((a_row) + p * a_cs);                         \
+        c_lo = _mm256_fmadd_ps(x, b_lo, c_lo);                                            \
+        c_hi = _mm256_fmadd_ps(x, b_hi, c_hi);                                            \
+    } while (0)
+
 /* One tile: `height` (4 or 6, a constant where it is called) rows of C, of which rows
  * [0, rows) are real, x columns [0, 16), masked by mask_lo / mask_hi, over k values of p:
  * C[r, :] = c0[r, :] + sum_p A[r, p] B[p, :], one FMA chain per element in order of p,
@@ -104,7 +112,6 @@ static inline void cffnn_small_gemm_tile_f(
     __m256 c20 = tile[2][0], c21 = tile[2][1], c30 = tile[3][0], c31 = tile[3][1];
     __m256 c40 = tile[4][0], c41 = tile[4][1], c50 = tile[5][0], c51 = tile[5][1];
     for (ptrdiff_t p = 0; p < k; p++) {
-        /* C[r, :] += A[r, p] B[p, :] */
         const float *b_row = b + p * ldb;
         /* B's rows are ldb apart: ask for one CFFNN_PREFETCH_ROWS rows ahead, as the first
          * tile of a k block reads them from L2 or L3 (the others find them in L1) */
@@ -117,25 +124,13 @@ static inline void cffnn_small_gemm_tile_f(
             b_lo = _mm256_maskload_ps(b_row, mask_lo);
             b_hi = _mm256_maskload_ps(b_row + 8, mask_hi);
         }
-        __m256 x = _mm256_broadcast_ss(a0 + p * a_cs);
-        c00 = _mm256_fmadd_ps(x, b_lo, c00);
-        c01 = _mm256_fmadd_ps(x, b_hi, c01);
-        x = _mm256_broadcast_ss(a1 + p * a_cs);
-        c10 = _mm256_fmadd_ps(x, b_lo, c10);
-        c11 = _mm256_fmadd_ps(x, b_hi, c11);
-        x = _mm256_broadcast_ss(a2 + p * a_cs);
-        c20 = _mm256_fmadd_ps(x, b_lo, c20);
-        c21 = _mm256_fmadd_ps(x, b_hi, c21);
-        x = _mm256_broadcast_ss(a3 + p * a_cs);
-        c30 = _mm256_fmadd_ps(x, b_lo, c30);
-        c31 = _mm256_fmadd_ps(x, b_hi, c31);
+        CFFNN_TILE_ROW(a0, c00, c01);
+        CFFNN_TILE_ROW(a1, c10, c11);
+        CFFNN_TILE_ROW(a2, c20, c21);
+        CFFNN_TILE_ROW(a3, c30, c31);
         if (height > 4) {
-            x = _mm256_broadcast_ss(a4 + p * a_cs);
-            c40 = _mm256_fmadd_ps(x, b_lo, c40);
-            c41 = _mm256_fmadd_ps(x, b_hi, c41);
-            x = _mm256_broadcast_ss(a5 + p * a_cs);
-            c50 = _mm256_fmadd_ps(x, b_lo, c50);
-            c51 = _mm256_fmadd_ps(x, b_hi, c51);
+            CFFNN_TILE_ROW(a4, c40, c41);
+            CFFNN_TILE_ROW(a5, c50, c51);
         }
     }
     __m256 result[6][2] = {{c00, c01}, {c10, c11}, {c20, c21}, {c30, c31}, {c40, c41},
