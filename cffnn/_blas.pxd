@@ -12,7 +12,7 @@ cdef extern from "cffnn/smallgemm.h" nogil:
     int cffnn_small_gemm_enabled
     bint cffnn_small_gemm_available()
     bint cffnn_small_gemm_fits(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k)
-    bint cffnn_medium_gemm_pays(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k)
+    bint cffnn_medium_gemm_pays(Py_ssize_t m, Py_ssize_t n)
     void cffnn_small_gemm_f(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k, const float* a,
                             Py_ssize_t a_rs, Py_ssize_t a_cs, const float* b, Py_ssize_t ldb,
                             float* c, Py_ssize_t ldc, bint accumulate)
@@ -28,7 +28,8 @@ cdef inline void gemm(bint trans_a, bint trans_b, int m, int n, int k,
                       const floating* b, int ldb,
                       floating beta, floating* c, int ldc) noexcept nogil:
     """C = alpha op(A) op(B) + beta C, all row-major; through include/cffnn/smallgemm.h
-    for small float32 products where the CPU has AVX2 and FMA, else through BLAS.
+    for the float32 products that BLAS's packing would dominate (small ones, and forward
+    products of up to 64 rows) where the CPU has AVX2 and FMA, else through BLAS.
 
     op(A) is (m, k), op(B) is (k, n), C is (m, n); lda, ldb, ldc are row strides
     (in elements) of the buffers as stored.
@@ -37,10 +38,10 @@ cdef inline void gemm(bint trans_a, bint trans_b, int m, int n, int k,
     cdef char tb = b'T' if trans_b else b'N'
     if (floating is float and alpha == 1 and (beta == 0 or beta == 1)
             and not (trans_a and trans_b) and cffnn_small_gemm_available()):
-        # small float32 products of small networks: include/cffnn/smallgemm.h, no packing
+        # include/cffnn/smallgemm.h, which packs nothing
         if not trans_b and (cffnn_small_gemm_fits(m, n, k)
-                            or (not trans_a and cffnn_medium_gemm_pays(m, n, k))):
-            # small products, and the forward products of a few rows, whose W BLAS packs
+                            or (not trans_a and cffnn_medium_gemm_pays(m, n))):
+            # small products, and forward products of a few rows (whose W BLAS would pack)
             cffnn_small_gemm_f(m, n, k, a, 1 if trans_a else lda, lda if trans_a else 1,
                                b, ldb, c, ldc, beta == 1)
             return

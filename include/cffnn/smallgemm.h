@@ -52,8 +52,7 @@ static inline int cffnn_small_gemm_fits(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k) {
  * 1.07-1.08x on 1 and 2 threads. The weight gradient's A^T B stays with BLAS: 0.95x. */
 #define CFFNN_MEDIUM_GEMM_MAX_ROWS 64
 
-static inline int cffnn_medium_gemm_pays(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k) {
-    (void)k;
+static inline int cffnn_medium_gemm_pays(ptrdiff_t m, ptrdiff_t n) {
     return n >= 16 && m <= CFFNN_MEDIUM_GEMM_MAX_ROWS;
 }
 
