@@ -258,7 +258,9 @@ cdef double forward_rows(const Layout* net, const floating* params, const floati
     """Forward rows [row_start, row_stop) (at most block_rows(n) of them).
 
     Without targets, writes the network output into out; with targets, returns the
-    block's weighted loss instead. scratch holds 2 * block_rows(n) * max_width elements.
+    block's weighted loss, and writes the output into out as well when out is not NULL
+    (the same values: h_L applied to a copy of the logits). scratch holds
+    2 * block_rows(n) * max_width elements.
     """
     cdef Py_ssize_t k, L = net.n_layers, n_rows = row_stop - row_start
     cdef Py_ssize_t n_in = net.sizes[0], n_out = net.sizes[L]
@@ -277,6 +279,9 @@ cdef double forward_rows(const Layout* net, const floating* params, const floati
                   targets != NULL)
     if targets == NULL:
         return 0.0
+    if out != NULL:
+        memcpy(out + row_start * n_out, outputs[L - 1], n_rows * n_out * sizeof(floating))
+        bias_activation(out + row_start * n_out, NULL, n_rows, n_out, net.codes[L - 1], NULL)
     if sample_weight != NULL:
         block_weight = sample_weight + row_start
     return loss_and_output_delta(outputs[L - 1], targets + row_start * n_out, block_weight,
@@ -1137,31 +1142,36 @@ cdef class CompiledNetwork:
             raise MemoryError("cffnn: could not allocate the forward workspace")
 
     def loss(self, cnp.ndarray X, cnp.ndarray Y, object sample_weight,
-             double inv_weight_sum, double alpha_over_weight_sum, int n_threads):
+             double inv_weight_sum, double alpha_over_weight_sum, int n_threads,
+             object out=None):
         """sum_i w_i l_i + alpha/(2S) sum ||W||^2 for X (n, n_features), Y (n, n_outputs).
 
         sample_weight: None or float64 (n,); w_i = s_i inv_weight_sum (inv_weight_sum
-        without weights); alpha_over_weight_sum = alpha / S.
+        without weights); alpha_over_weight_sum = alpha / S. out: None, or an
+        (n, n_outputs) array that receives the network output of the same pass.
         """
         cdef Layout* net = &self.layout
         cdef Py_ssize_t n_rows = X.shape[0]
         cdef void* x = data_of(X, n_rows, net.sizes[0], self.typenum, "X")
         cdef void* y = data_of(Y, n_rows, net.sizes[net.n_layers], self.typenum, "Y")
+        cdef void* output = NULL
+        if out is not None:
+            output = data_of(out, n_rows, net.sizes[net.n_layers], self.typenum, "out")
         cdef const double* weights = self._sample_weight(sample_weight, n_rows)
         cdef void* params = cnp.PyArray_DATA(self.params)
         cdef double total
         cdef int status
         with nogil:
             if self.typenum == cnp.NPY_FLOAT32:
-                status = forward_all(net, <float*> params, <float*> x, n_rows, NULL,
+                status = forward_all(net, <float*> params, <float*> x, n_rows, <float*> output,
                                      <float*> y, weights, inv_weight_sum, self.loss_code,
                                      n_threads, &total)
                 if alpha_over_weight_sum > 0:
                     total += 0.5 * alpha_over_weight_sum * squared_weights(net, <float*> params)
             else:
-                status = forward_all(net, <double*> params, <double*> x, n_rows, NULL,
-                                     <double*> y, weights, inv_weight_sum, self.loss_code,
-                                     n_threads, &total)
+                status = forward_all(net, <double*> params, <double*> x, n_rows,
+                                     <double*> output, <double*> y, weights, inv_weight_sum,
+                                     self.loss_code, n_threads, &total)
                 if alpha_over_weight_sum > 0:
                     total += 0.5 * alpha_over_weight_sum * squared_weights(net, <double*> params)
         if status != 0:

@@ -264,9 +264,9 @@ class BaseMLP(BaseEstimator):
     def _validate(self, net, validation):
         """Record the validation score and loss (without the L2 penalty) after an epoch."""
         X_val, Y_val, labels_val, weight_val = validation
-        output = net.forward(X_val, n_threads=self.n_threads)
+        output, val_loss = net._output_and_loss(X_val, Y_val, sample_weight=weight_val,
+                                                n_threads=self.n_threads)
         score = self._score_output(output, labels_val, weight_val)
-        val_loss = net.loss(X_val, Y_val, sample_weight=weight_val, n_threads=self.n_threads)
         self.validation_scores_.append(score)
         self.validation_loss_curve_.append(val_loss)
         if score > self.best_validation_score_:

@@ -190,6 +190,17 @@ class Network:
             return self._compiled.loss(X, Y, weights, inv_weight_sum, alpha_over_weight_sum,
                                        n_threads)
 
+    def _output_and_loss(self, X, Y, sample_weight=None, n_threads=None):
+        """(forward(X), loss(X, Y, sample_weight=sample_weight)) from one forward pass and
+        one check of the inputs: the estimators' validation step after each epoch, which
+        otherwise ran the network over the validation rows twice."""
+        X, Y, weights, inv_weight_sum, _ = self._check_fit_inputs(X, Y, 0.0, sample_weight)
+        n_threads = effective_n_threads(n_threads)
+        out = np.empty((X.shape[0], self.layer_sizes[-1]), dtype=self.dtype)
+        with blas_limits(n_threads):
+            loss = self._compiled.loss(X, Y, weights, inv_weight_sum, 0.0, n_threads, out)
+        return out, loss
+
     def loss_and_gradient(self, X, Y, alpha=0.0, sample_weight=None, n_threads=None):
         """(loss, grad): the loss of ``loss`` and its gradient with respect to ``params``.
 

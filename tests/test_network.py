@@ -214,3 +214,28 @@ def test_pickle_and_deepcopy_round_trip(dtype):
         np.testing.assert_array_equal(clone.forward(X), net.forward(X))
         clone.weights[0][0, 0] += 1.0
         assert clone.params[0] != net.params[0]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("output, loss", [("softmax", "log_loss"), ("softmax", "squared_error"),
+                                          ("logistic", "binary_log_loss"),
+                                          ("identity", "squared_error"), ("exp", "poisson")])
+@pytest.mark.parametrize("sizes, n_samples", [([20, 64, 5], 1), ([20, 64, 5], 3),
+                                              ([20, 64, 5], 7), ([300, 96, 5], 300)],
+                         ids=["1-row", "3-rows", "7-rows", "300-rows-team"])
+def test_output_and_loss_in_one_pass_equal_forward_and_loss(dtype, output, loss, sizes,
+                                                            n_samples):
+    """Network._output_and_loss (the estimators' validation step after each epoch) gives
+    exactly forward(X) and loss(X, Y), bit for bit, from one forward pass: through the
+    one-row kernel, the GEMM path and, at 300 rows, a team of blocks."""
+    from _testing import make_targets
+    rng = np.random.default_rng(n_samples)
+    net = cffnn.Network(sizes, activation="relu", output=output, loss=loss, dtype=dtype,
+                        random_state=0)
+    X = rng.normal(size=(n_samples, sizes[0]))
+    Y, _ = make_targets(output, loss, n_samples, sizes[-1], rng)
+    weights = rng.uniform(0.5, 2.0, n_samples)
+    out, value = net._output_and_loss(X, Y, sample_weight=weights, n_threads=2)
+    assert out.dtype == dtype and out.shape == (n_samples, sizes[-1])
+    np.testing.assert_array_equal(out, net.forward(X, n_threads=2))
+    assert value == net.loss(X, Y, sample_weight=weights, n_threads=2)
