@@ -176,13 +176,25 @@ cdef inline Py_ssize_t block_rows(const Layout* net, Py_ssize_t n_rows) noexcept
     return rows
 
 
-cdef inline int team_size(const Layout* net, Py_ssize_t n_rows, int n_threads) noexcept nogil:
-    """Threads worth starting for n_rows: 1 for small work, never more than blocks."""
+cdef inline Py_ssize_t block_count(const Layout* net, Py_ssize_t n_rows) noexcept nogil:
+    """Blocks of block_rows rows in a batch of n_rows (the last may be shorter)."""
     cdef Py_ssize_t rows_per_block = block_rows(net, n_rows)
-    cdef Py_ssize_t n_blocks = (n_rows + rows_per_block - 1) // rows_per_block
-    if n_threads <= 1 or n_blocks < 2 or n_rows * macs_per_row(net) < PARALLEL_MIN_MACS:
+    return (n_rows + rows_per_block - 1) // rows_per_block
+
+
+cdef inline int threads_worth(const Layout* net, Py_ssize_t n_rows, int n_threads,
+                              Py_ssize_t min_macs) noexcept nogil:
+    """Threads worth a team for a batch of n_rows: 1 when it is one block or under
+    min_macs multiply-adds, never more than its blocks."""
+    cdef Py_ssize_t n_blocks = block_count(net, n_rows)
+    if n_threads <= 1 or n_blocks < 2 or n_rows * macs_per_row(net) < min_macs:
         return 1
     return <int> (n_threads if n_threads < n_blocks else n_blocks)
+
+
+cdef inline int team_size(const Layout* net, Py_ssize_t n_rows, int n_threads) noexcept nogil:
+    """Threads worth starting for one call on n_rows: 1 for small work."""
+    return threads_worth(net, n_rows, n_threads, PARALLEL_MIN_MACS)
 
 
 cdef void forward_block(const Layout* net, const floating* params,
@@ -298,7 +310,7 @@ cdef int forward_all(const Layout* net, const floating* params, const floating* 
     """
     cdef Py_ssize_t k, block, max_width = 1
     cdef Py_ssize_t rows_per_block = block_rows(net, n_rows)
-    cdef Py_ssize_t n_blocks = (n_rows + rows_per_block - 1) // rows_per_block
+    cdef Py_ssize_t n_blocks = block_count(net, n_rows)
     cdef int team = team_size(net, n_rows, n_threads)
     cdef long long blas_threads
     cdef unsigned int fp_mode = cffnn_fp_mode(), thread_fp_mode
@@ -599,7 +611,7 @@ cdef long long train_thread(const Layout* net, const floating* params, const flo
     cdef floating* deltas[MAX_LAYERS]
     cdef floating* preactivations[MAX_LAYERS]
     cdef Py_ssize_t rows_per_block = block_rows(net, n_rows)
-    cdef Py_ssize_t n_blocks = (n_rows + rows_per_block - 1) // rows_per_block
+    cdef Py_ssize_t n_blocks = block_count(net, n_rows)
     cdef Py_ssize_t n_tasks = gradient_task_count(net, n_rows)
     cdef const floating* layer_0_input = x if order == NULL else gathered_x
     cdef long long item
@@ -633,8 +645,7 @@ cdef double batch_outcome(const Layout* net, Py_ssize_t n_rows, void* workspace,
     penalty, so the same whatever the team); grad_finite, if not NULL, receives whether
     every gradient value is finite."""
     cdef TrainDoubles doubles
-    cdef Py_ssize_t k, n_weight_rows = 0, rows_per_block = block_rows(net, n_rows)
-    cdef Py_ssize_t n_blocks = (n_rows + rows_per_block - 1) // rows_per_block
+    cdef Py_ssize_t k, n_weight_rows = 0, n_blocks = block_count(net, n_rows)
     cdef Py_ssize_t n_tasks = gradient_task_count(net, n_rows)
     cdef double total = 0.0
     train_doubles(net, n_rows, workspace, &doubles)
@@ -855,12 +866,7 @@ cdef inline int epoch_team_size(const Layout* net, Py_ssize_t batch_size,
     (8-64-64-1 x 64 rows, 299k multiply-adds) 1.15-1.55x, the digits task's (64-32-10 x
     32 rows, 76k) 0.83-1.11x: three barriers a step are too many for ~10 us of work.
     """
-    cdef Py_ssize_t rows_per_block = block_rows(net, batch_size)
-    cdef Py_ssize_t n_blocks = (batch_size + rows_per_block - 1) // rows_per_block
-    if (n_threads <= 1 or n_blocks < 2
-            or batch_size * macs_per_row(net) < EPOCH_TEAM_MIN_MACS):
-        return 1
-    return <int> (n_threads if n_threads < n_blocks else n_blocks)
+    return threads_worth(net, batch_size, n_threads, EPOCH_TEAM_MIN_MACS)
 
 
 cdef void epoch_thread(const Layout* net, Py_ssize_t n_params, const floating* x,
