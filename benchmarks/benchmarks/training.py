@@ -1,9 +1,12 @@
 """Training tasks of the benchmarks and one epoch of each implementation on them.
 
-Used by benchmarks/compare.py (all tasks, one table) and by the asv suite
-(bench_training.py: the smaller tasks). Every factory returns a callable that runs one
-epoch; data are loaded or made by the task's `load`. Heavy imports (scikit-learn, torch)
-happen only inside the factories that need them.
+Used by benchmarks/compare.py (all tasks, one table), benchmarks/fashion_accuracy.py
+and the asv suite (bench_training.py: the smaller tasks). Every factory
+``make(task, X, y, threads, seed=0)`` returns a callable that runs one epoch, with a
+``predict(X)`` attribute (class labels, or values for regression) for the model it
+trains; seed seeds the initial weights and the shuffling. Data are loaded or made by the
+task's `load`. Heavy imports (scikit-learn, torch) happen only inside the factories that
+need them.
 """
 import gzip
 import os
@@ -17,17 +20,21 @@ FASHION_DIRS = ["/usr/share/dataset-fashion-mnist", "/usr/share/datasets/fashion
                 "/usr/share/fashion-mnist"]
 
 
-def load_fashion():
-    """(X float32 in [0, 1], y) of Fashion-MNIST's 60000 training images, or synthetic."""
+def load_fashion(part="train"):
+    """(X float32 in [0, 1], y, source) of Fashion-MNIST's 60000 training images (part
+    "train") or 10000 test images (part "t10k"); for "train" without the files,
+    synthetic data of the same shape, for "t10k" None."""
     for folder in FASHION_DIRS:
-        images = os.path.join(folder, "train-images-idx3-ubyte.gz")
-        labels = os.path.join(folder, "train-labels-idx1-ubyte.gz")
+        images = os.path.join(folder, f"{part}-images-idx3-ubyte.gz")
+        labels = os.path.join(folder, f"{part}-labels-idx1-ubyte.gz")
         if os.path.exists(images) and os.path.exists(labels):
             with gzip.open(images) as f:
                 X = np.frombuffer(f.read(), np.uint8, offset=16).reshape(-1, 784)
             with gzip.open(labels) as f:
                 y = np.frombuffer(f.read(), np.uint8, offset=8).astype(np.int64)
             return (X / np.float32(255)).astype(np.float32), y, "Fashion-MNIST"
+    if part != "train":
+        return None
     rng = np.random.default_rng(0)
     return (rng.random((60000, 784), dtype=np.float32), rng.integers(0, 10, 60000),
             "synthetic, Fashion-MNIST's shape")
@@ -56,33 +63,37 @@ TASKS = {
 }
 
 
-def cffnn_network(task, X):
+def cffnn_network(task, X, seed=0):
     """(net, optimizer) of cffnn for a task, as every cffnn benchmark trains it."""
     n_out = 10 if task["classify"] else 1
     net = cffnn.Network([X.shape[1], *task["hidden"], n_out], activation=task["activation"],
                         output="softmax" if task["classify"] else "identity",
-                        random_state=0)
+                        random_state=seed)
     optimizer = (cffnn.Adam(0.001) if task["optimizer"] == "adam"
                  else cffnn.SGD(0.001, momentum=0.9))
     return net, optimizer
 
 
-def cffnn_epoch(task, X, y, threads):
-    net, optimizer = cffnn_network(task, X)
+def predictions(task, output):
+    """Class labels (classification) or values (regression) from a network's output."""
+    return output.argmax(axis=1) if task["classify"] else output.ravel()
+
+
+def cffnn_epoch(task, X, y, threads, seed=0):
+    net, optimizer = cffnn_network(task, X, seed)
     epoch = [0]
 
     def run():
         epoch[0] += 1
-        net.fit_epoch(X, y, optimizer, batch_size=task["batch"], random_state=epoch[0],
-                      n_threads=threads)
+        net.fit_epoch(X, y, optimizer, batch_size=task["batch"],
+                      random_state=1000 * seed + epoch[0], n_threads=threads)
+    run.predict = lambda X: predictions(task, net.forward(X, n_threads=threads))
     return run
 
 
-def numpy_epoch(task, X, y, threads):
-    n_out = 10 if task["classify"] else 1
-    net = cffnn.Network([X.shape[1], *task["hidden"], n_out], activation=task["activation"],
-                        output="softmax" if task["classify"] else "identity",
-                        random_state=0)
+def numpy_epoch(task, X, y, threads, seed=0):
+    """The NumPy reference from cffnn's initial weights (so both do the same maths)."""
+    net, _ = cffnn_network(task, X, seed)
     weights, biases = [w.copy() for w in net.weights], [b.copy() for b in net.biases]
     Y = np.eye(10, dtype=np.float32)[y] if task["classify"] else y.reshape(-1, 1)
     output, loss = ("softmax", "log_loss") if task["classify"] else ("identity",
@@ -90,7 +101,7 @@ def numpy_epoch(task, X, y, threads):
     params = weights + biases
     state = [[np.zeros_like(p) for p in params] for _ in range(2)]
     t = [0]
-    rng = np.random.default_rng(0)
+    rng = np.random.default_rng(seed)
 
     def run():
         order = rng.permutation(X.shape[0])
@@ -105,24 +116,37 @@ def numpy_epoch(task, X, y, threads):
                 else:
                     reference.sgd_step(p, g, state[0][i], 0.001, 0.9, False)
             t[0] += 1
+    run.predict = lambda X: predictions(task, reference.forward(
+        weights, biases, X, net.activations, output))
     return run
 
 
-def sklearn_epoch(task, X, y, threads):
+def sklearn_epoch(task, X, y, threads, seed=0):
+    """scikit-learn's MLP with its own initialisation (Glorot) and its default
+    alpha=1e-4; threads is left to its BLAS."""
     from sklearn.neural_network import MLPClassifier, MLPRegressor
     common = dict(hidden_layer_sizes=task["hidden"], activation=task["activation"],
-                  batch_size=task["batch"], learning_rate_init=0.001, random_state=0,
+                  batch_size=task["batch"], learning_rate_init=0.001, random_state=seed,
                   solver=task["optimizer"], momentum=0.9, nesterovs_momentum=False)
     if task["classify"]:
         model = MLPClassifier(**common)
-        return lambda: model.partial_fit(X, y, classes=np.arange(10))
-    model = MLPRegressor(**common)
-    return lambda: model.partial_fit(X, y)
+
+        def run():
+            model.partial_fit(X, y, classes=np.arange(10))
+    else:
+        model = MLPRegressor(**common)
+
+        def run():
+            model.partial_fit(X, y)
+    run.predict = model.predict
+    return run
 
 
-def torch_epoch(task, X, y, threads):
+def torch_epoch(task, X, y, threads, seed=0):
+    """PyTorch with its own initialisation (torch.nn.Linear's)."""
     import torch
     torch.set_num_threads(threads)
+    torch.manual_seed(seed)
     n_out = 10 if task["classify"] else 1
     act = torch.nn.ReLU if task["activation"] == "relu" else torch.nn.Tanh
     layers, n_in = [], X.shape[1]
@@ -140,7 +164,7 @@ def torch_epoch(task, X, y, threads):
     X_t = torch.from_numpy(X)
     y_t = torch.from_numpy(y) if task["classify"] else torch.from_numpy(y).reshape(-1, 1)
     loss_fn = torch.nn.CrossEntropyLoss() if task["classify"] else torch.nn.MSELoss()
-    generator = torch.Generator().manual_seed(0)
+    generator = torch.Generator().manual_seed(seed)
 
     def run():
         order = torch.randperm(X.shape[0], generator=generator)
@@ -149,6 +173,11 @@ def torch_epoch(task, X, y, threads):
             optimizer.zero_grad()
             loss_fn(model(X_t[rows]), y_t[rows]).backward()
             optimizer.step()
+
+    def predict(X):
+        with torch.no_grad():
+            return predictions(task, model(torch.from_numpy(X)).numpy())
+    run.predict = predict
     return run
 
 

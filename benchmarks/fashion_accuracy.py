@@ -1,0 +1,94 @@
+"""Fashion-MNIST test accuracy after a number of epochs: cffnn and its peers, same recipe.
+
+    python benchmarks/fashion_accuracy.py [--seeds 5] [--epochs 10] [--threads 2]
+                                          [--only cffnn,torch]
+
+The "fashion" task of benchmarks/compare.py (784-256-128-10, ReLU, softmax, Adam lr 0.001,
+batch 128, float32, a new shuffle every epoch), trained from scratch once per seed by each
+implementation, then scored on the 10000 test images. Needs Fashion-MNIST on this machine
+(`apt-get install dataset-fashion-mnist`): accuracy on synthetic data means nothing.
+
+Seed s gives every implementation its initial weights and shuffles from s. cffnn and the
+NumPy reference start from the same weights (cffnn's He-uniform) and differ only in
+rounding and shuffling; scikit-learn (Glorot, alpha=1e-4) and PyTorch (torch.nn.Linear's
+initialisation) start from their own. Prints, per implementation, the test accuracy of
+each seed, their mean and standard deviation, and the median epoch time; the
+implementations train in turn, so a slow spell of the machine does not favour one.
+"""
+import argparse
+import contextlib
+import importlib.util
+import os
+import statistics
+import sys
+import time
+
+from threadpoolctl import threadpool_limits
+
+import cffnn
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from benchmarks.training import IMPLEMENTATIONS, TASKS, load_fashion  # noqa: E402
+
+
+def train_and_score(make, X, y, X_test, y_test, epochs, threads, seed):
+    """(test accuracy, median epoch seconds) of one implementation trained from seed."""
+    run = make(TASKS["fashion"], X, y, threads, seed=seed)
+    times = []
+    for _ in range(epochs):
+        start = time.perf_counter()
+        run()
+        times.append(time.perf_counter() - start)
+    return float((run.predict(X_test) == y_test).mean()), statistics.median(times)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seeds", type=int, default=5, help="seeds 0 .. N-1 (default 5)")
+    parser.add_argument("--epochs", type=int, default=10)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--only", default=",".join(IMPLEMENTATIONS),
+                        help="comma-separated implementations (default: all)")
+    args = parser.parse_args(argv)
+    test = load_fashion("t10k")
+    if test is None:
+        sys.exit("Fashion-MNIST is not on this machine (apt-get install "
+                 "dataset-fashion-mnist); accuracy on synthetic data would mean nothing")
+    X_test, y_test, _ = test
+    X, y, _ = load_fashion("train")
+    impls = {}
+    for name in args.only.split(","):
+        if name not in IMPLEMENTATIONS:
+            parser.error(f"unknown implementation {name!r}; choose from "
+                         f"{', '.join(IMPLEMENTATIONS)}")
+        if name == "torch" and importlib.util.find_spec("torch") is None:
+            print("torch is not installed: skipped")
+            continue
+        impls[name] = IMPLEMENTATIONS[name]
+    print(f"cffnn {cffnn.__version__}; Fashion-MNIST, {args.epochs} epochs, "
+          f"{args.threads} threads, seeds 0-{args.seeds - 1}", flush=True)
+    scores = {name: [] for name in impls}
+    epoch_times = {name: [] for name in impls}
+    for seed in range(args.seeds):
+        for name, make in impls.items():
+            # BLAS-based peers get --threads BLAS threads; cffnn and torch set their own
+            limits = (threadpool_limits(args.threads, user_api="blas")
+                      if name in ("numpy", "sklearn") else contextlib.nullcontext())
+            with limits:
+                accuracy, seconds = train_and_score(make, X, y, X_test, y_test,
+                                                    args.epochs, args.threads, seed)
+            scores[name].append(accuracy)
+            epoch_times[name].append(seconds)
+            print(f"  seed {seed} {name:<8} test accuracy {accuracy:.4f}, "
+                  f"median epoch {seconds:.3f} s", flush=True)
+    print(f"\n{'implementation':<16}{'mean':>8}{'std':>8}{'min':>8}{'max':>8}"
+          f"{'epoch (s)':>11}")
+    for name, values in scores.items():
+        spread = statistics.stdev(values) if len(values) > 1 else 0.0
+        print(f"{name:<16}{statistics.mean(values):>8.4f}{spread:>8.4f}{min(values):>8.4f}"
+              f"{max(values):>8.4f}{statistics.median(epoch_times[name]):>11.3f}")
+
+
+if __name__ == "__main__":
+    main()
