@@ -42,6 +42,7 @@ from cython.parallel cimport parallel, prange, threadid
 from libc.limits cimport INT_MAX
 from libc.math cimport INFINITY, ceil
 from libc.stdlib cimport malloc, free
+from libc.stdint cimport uint64_t
 
 cimport numpy as cnp
 import numpy as np
@@ -78,6 +79,10 @@ cdef extern from "cffnn/gather.h" nogil:
                              Py_ssize_t n_rows, float* out)
     void cffnn_gather_rows_d(const double* x, Py_ssize_t width, const Py_ssize_t* order,
                              Py_ssize_t n_rows, double* out)
+
+cdef extern from "cffnn/shuffle.h" nogil:
+    void cffnn_shuffled_order(uint64_t seed, Py_ssize_t n, Py_ssize_t* order)
+    uint64_t cffnn_uniform_below(uint64_t* state, uint64_t range)
 
 cdef extern from "cffnn/team.h" nogil:
     ctypedef struct cffnn_barrier:
@@ -1359,3 +1364,29 @@ def one_hot(object labels, Py_ssize_t n_classes, object dtype):
         for i in range(n):
             (<double*> (rows + i * row_bytes))[index[i]] = 1
     return result
+
+
+def shuffled_order(uint64_t seed, Py_ssize_t n):
+    """The permutation of 0 .. n-1 (intp, shape (n,)) that seed determines: a shuffled
+    epoch's row order (include/cffnn/shuffle.h). n >= 0."""
+    if n < 0:
+        raise ValueError(f"n must be >= 0, got {n}")
+    cdef cnp.ndarray order = np.empty(n, dtype=np.intp)
+    with nogil:
+        cffnn_shuffled_order(seed, n, <Py_ssize_t*> cnp.PyArray_DATA(order))
+    return order
+
+
+def uniform_below(uint64_t seed, uint64_t upper, Py_ssize_t count):
+    """count draws (uint64) of shuffle.h's uniform integer in [0, upper), the generator
+    started at state seed. For the tests, which check both of its branches for bias."""
+    if upper < 1 or count < 0:
+        raise ValueError(f"need upper >= 1 and count >= 0, got {upper}, {count}")
+    cdef cnp.ndarray draws = np.empty(count, dtype=np.uint64)
+    cdef uint64_t* out = <uint64_t*> cnp.PyArray_DATA(draws)
+    cdef uint64_t state = seed
+    cdef Py_ssize_t i
+    with nogil:
+        for i in range(count):
+            out[i] = cffnn_uniform_below(&state, upper)
+    return draws
