@@ -117,13 +117,13 @@ def test_openmp_runtime_sees_the_passive_policy_while_it_loads(monkeypatch):
 
 
 def test_portable_kernels_agree_with_the_reference_too(tmp_path):
-    """The AVX2 loops (one-row kernel, tanh, exp, Adam) have portable twins for CPUs without
-    AVX2; CFFNN_DISABLE_AVX2=1 makes this machine take them, and the reference tests must
-    pass that way as well."""
+    """The AVX2 loops (one-row kernel, tanh, exp, Adam, the finite scan) have portable
+    twins for CPUs without AVX2; CFFNN_DISABLE_AVX2=1 makes this machine take them, and
+    the reference and validation tests must pass that way as well."""
     tests_dir = os.path.dirname(os.path.abspath(__file__))
     modules = [os.path.join(tests_dir, name) for name in
                ("test_reference_agreement.py", "test_fit_epoch.py", "test_optimizers.py",
-                "test_numerics.py")]
+                "test_numerics.py", "test_validation.py")]
     result = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-x", *modules],
         env={**os.environ, "CFFNN_DISABLE_AVX2": "1"}, capture_output=True, text=True,

@@ -295,3 +295,23 @@ def test_check_gradient_validates_its_inputs():
         cffnn.check_gradient(_net(), _with((0, 0), np.nan), LABELS)
     with pytest.raises(ValueError, match="class indices"):
         cffnn.check_gradient(_net(), _X(), LABELS + 5)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("value", [np.nan, np.inf, -np.inf])
+def test_the_fast_finite_scan_finds_one_bad_value_anywhere(dtype, value):
+    """include/cffnn/checks.h scans ready arrays in vector steps (AVX2 or SSE2) and a
+    scalar tail: one non-finite value is found at every position of arrays 1-40 values
+    long and near the start, middle and end of a long one; the extremes of the dtype
+    (largest, smallest subnormal) pass."""
+    from cffnn._kernels import is_ready_matrix
+    typenum = np.dtype(dtype).num
+    info = np.finfo(dtype)
+    for n in list(range(1, 41)) + [100_003]:
+        X = np.full((n, 1), info.max, dtype=dtype)
+        X[::2] = info.smallest_subnormal
+        assert is_ready_matrix(X, typenum, 1)
+        for position in (range(n) if n <= 40 else (0, 17, n // 2, n - 9, n - 1)):
+            X[position] = value
+            assert not is_ready_matrix(X, typenum, 1), (n, position)
+            X[position] = -info.max
