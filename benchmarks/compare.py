@@ -3,7 +3,8 @@
     python benchmarks/compare.py [--repeat 5] [--only TEXT] [--threads 2] [--settle 0.2]
 
 Tasks (float32, every implementation on --threads threads, same run, medians of --repeat
-epochs after one warm-up epoch, the implementations taking turns epoch by epoch; ratios
+measurements after one warm-up epoch, the implementations taking turns; a measurement is
+one epoch, or the mean of consecutive epochs lasting 0.1 s where one is shorter; ratios
 > 1 mean cffnn is faster):
 
     fashion     784-256-128-10, ReLU, softmax, Adam, batch 128, one epoch of 60000 rows
@@ -32,39 +33,46 @@ import cffnn
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from benchmarks.common import busy_wait  # noqa: E402
+from benchmarks.common import autorange_number, busy_wait  # noqa: E402
 from benchmarks.training import IMPLEMENTATIONS, TASKS  # noqa: E402
 
-SHORT_EPOCH = 0.1   # seconds: epochs shorter than this are warmed again before timing
+SHORT_EPOCH = 0.1   # seconds: one measurement of shorter epochs times several in a row
 
 
 def median_epochs(runs, repeat, settle):
     """{impl: median seconds of an epoch}, the implementations interleaved in every round.
 
     runs: {impl: (run, limits)}, limits a context for the BLAS threads of the epoch. Each
-    implementation first runs one warm-up epoch; then every round times one epoch of each
-    in turn, after `settle` seconds for the previous one's spinning threads (see
-    compare_core.time_case), and, for epochs under SHORT_EPOCH seconds, one untimed epoch
-    that warms its caches again. Interleaving makes the machine's changes of speed (on a
-    shared machine, 2x within a minute) hit every implementation alike: one after the
-    other, a digits run once measured sklearn/cffnn 17.5 where the runs before gave 30-61.
+    implementation first runs one warm-up epoch, which also sets how many epochs one
+    measurement times: one, or for epochs under SHORT_EPOCH seconds as many consecutive
+    ones as last SHORT_EPOCH (1, 2, 5, 10, ... as timeit's autorange), the measurement
+    being their mean. A lone epoch of a millisecond measures how fast the core comes back
+    from the pause below more than how fast the implementation trains. Then every round
+    times one measurement of each implementation in turn, after `settle` seconds for the
+    previous one's spinning threads (see compare_core.time_case) and, for short epochs,
+    one untimed epoch that warms its caches again. Interleaving makes the machine's
+    changes of speed (on a shared machine, 2x within a minute) hit every implementation
+    alike: one after the other, a digits run once measured sklearn/cffnn 17.5 where the
+    runs before gave 30-61.
     """
-    times = {impl: [] for impl in runs}
-    rewarm = {}
+    numbers = {}
     for impl, (run, limits) in runs.items():
         with limits():
             start = time.perf_counter()
             run()
-            rewarm[impl] = time.perf_counter() - start < SHORT_EPOCH
+            short = time.perf_counter() - start < SHORT_EPOCH
+            numbers[impl] = autorange_number(run, SHORT_EPOCH) if short else 1
+    times = {impl: [] for impl in runs}
     for _ in range(repeat):
         for impl, (run, limits) in runs.items():
             with limits():
                 busy_wait(settle)
-                if rewarm[impl]:
+                if numbers[impl] > 1:
                     run()
                 start = time.perf_counter()
-                run()
-                times[impl].append(time.perf_counter() - start)
+                for _ in range(numbers[impl]):
+                    run()
+                times[impl].append((time.perf_counter() - start) / numbers[impl])
     return {impl: statistics.median(samples) for impl, samples in times.items()}
 
 

@@ -29,8 +29,8 @@ import timeit
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from benchmarks.common import (  # noqa: E402
-    BATCH_CASES, IMPLS, MNIST_SIZES, ONE_ROW_IMPLS, TORCH_THREADS, busy_wait,
-    is_available, make_data, make_network, make_runner)
+    BATCH_CASES, IMPLS, MNIST_SIZES, ONE_ROW_IMPLS, TORCH_THREADS, autorange_number,
+    busy_wait, is_available, make_data, make_network, make_runner)
 
 COLUMNS = ["cffnn", "numpy", "torch", "sklearn"]
 
@@ -64,17 +64,6 @@ def available(impls):
 
 def bind(function, *args):
     return lambda: function(*args)
-
-
-def autorange_number(call, target):
-    """Smallest of 1, 2, 5, 10, 20, 50, ... calls that last at least ``target`` seconds."""
-    timer = timeit.Timer(call)
-    number = 1
-    while True:
-        for factor in (1, 2, 5):
-            if timer.timeit(number * factor) >= target:
-                return number * factor
-        number *= 10
 
 
 def time_case(calls, repeat, target, settle):

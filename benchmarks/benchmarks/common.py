@@ -13,6 +13,7 @@ form its implementation wants, so that the timed calls do only the library's wor
 """
 import importlib.util
 import time
+import timeit
 
 import numpy as np
 
@@ -203,3 +204,14 @@ def busy_wait(seconds):
     end = time.perf_counter() + seconds
     while time.perf_counter() < end:
         pass
+
+
+def autorange_number(call, target):
+    """Smallest of 1, 2, 5, 10, 20, 50, ... calls that last at least ``target`` seconds."""
+    timer = timeit.Timer(call)
+    number = 1
+    while True:
+        for factor in (1, 2, 5):
+            if timer.timeit(number * factor) >= target:
+                return number * factor
+        number *= 10
