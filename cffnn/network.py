@@ -183,23 +183,24 @@ class Network:
         X : (n_samples, n_features); Y : see ``cffnn.Network`` targets; sample_weight :
         (n_samples,) or None.
         """
-        X, Y, weights, inv_weight_sum, alpha_over_weight_sum = self._check_fit_inputs(
-            X, Y, alpha, sample_weight)
-        n_threads = effective_n_threads(n_threads)
-        with blas_limits(n_threads):
-            return self._compiled.loss(X, Y, weights, inv_weight_sum, alpha_over_weight_sum,
-                                       n_threads)
+        return self._loss_checked(self._check_fit_inputs(X, Y, alpha, sample_weight),
+                                  n_threads)
 
     def _output_and_loss(self, X, Y, sample_weight=None, n_threads=None):
         """(forward(X), loss(X, Y, sample_weight=sample_weight)) from one forward pass and
         one check of the inputs: the estimators' validation step after each epoch, which
         otherwise ran the network over the validation rows twice."""
-        X, Y, weights, inv_weight_sum, _ = self._check_fit_inputs(X, Y, 0.0, sample_weight)
+        checked = self._check_fit_inputs(X, Y, 0.0, sample_weight)
+        out = np.empty((checked[0].shape[0], self.layer_sizes[-1]), dtype=self.dtype)
+        return out, self._loss_checked(checked, n_threads, out)
+
+    def _loss_checked(self, checked, n_threads, out=None):
+        """loss for what _check_fit_inputs returned; out, if given, receives the output."""
+        X, Y, weights, inv_weight_sum, alpha_over_weight_sum = checked
         n_threads = effective_n_threads(n_threads)
-        out = np.empty((X.shape[0], self.layer_sizes[-1]), dtype=self.dtype)
         with blas_limits(n_threads):
-            loss = self._compiled.loss(X, Y, weights, inv_weight_sum, 0.0, n_threads, out)
-        return out, loss
+            return self._compiled.loss(X, Y, weights, inv_weight_sum, alpha_over_weight_sum,
+                                       n_threads, out)
 
     def loss_and_gradient(self, X, Y, alpha=0.0, sample_weight=None, n_threads=None):
         """(loss, grad): the loss of ``loss`` and its gradient with respect to ``params``.
