@@ -20,21 +20,18 @@ on one shuffled epoch; PyTorch a Sequential with torch.optim (Adam(fused=True) w
 available) and a DataLoader-free loop over index slices.
 """
 import argparse
-import contextlib
 import functools
 import os
 import statistics
 import sys
 import time
 
-from threadpoolctl import threadpool_limits
-
 import cffnn
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from benchmarks.common import autorange_number, busy_wait  # noqa: E402
-from benchmarks.training import IMPLEMENTATIONS, TASKS  # noqa: E402
+from benchmarks.training import IMPLEMENTATIONS, TASKS, peer_blas_limits  # noqa: E402
 
 SHORT_EPOCH = 0.1   # seconds: one measurement of shorter epochs times several in a row
 
@@ -98,10 +95,7 @@ def main(argv=None):
                 run = make(task, X, y, args.threads)
             except ImportError:
                 continue
-            # BLAS-based peers get args.threads BLAS threads; cffnn sets its own
-            limits = (functools.partial(threadpool_limits, args.threads, user_api="blas")
-                      if impl in ("numpy", "sklearn") else contextlib.nullcontext)
-            runs[impl] = (run, limits)
+            runs[impl] = (run, functools.partial(peer_blas_limits, impl, args.threads))
         times = dict.fromkeys(IMPLEMENTATIONS)
         times.update(median_epochs(runs, args.repeat, args.settle))
         cells = "".join(f"{times[i]:>10.4f}" if times[i] is not None else f"{'-':>10}"

@@ -16,20 +16,18 @@ each seed, their mean and standard deviation, and the median epoch time; the
 implementations train in turn, so a slow spell of the machine does not favour one.
 """
 import argparse
-import contextlib
 import importlib.util
 import os
 import statistics
 import sys
 import time
 
-from threadpoolctl import threadpool_limits
-
 import cffnn
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from benchmarks.training import IMPLEMENTATIONS, TASKS, load_fashion  # noqa: E402
+from benchmarks.training import (  # noqa: E402
+    IMPLEMENTATIONS, TASKS, load_fashion, peer_blas_limits)
 
 
 def train_and_score(make, X, y, X_test, y_test, epochs, threads, seed):
@@ -72,10 +70,7 @@ def main(argv=None):
     epoch_times = {name: [] for name in impls}
     for seed in range(args.seeds):
         for name, make in impls.items():
-            # BLAS-based peers get --threads BLAS threads; cffnn and torch set their own
-            limits = (threadpool_limits(args.threads, user_api="blas")
-                      if name in ("numpy", "sklearn") else contextlib.nullcontext())
-            with limits:
+            with peer_blas_limits(name, args.threads):
                 accuracy, seconds = train_and_score(make, X, y, X_test, y_test,
                                                     args.epochs, args.threads, seed)
             scores[name].append(accuracy)

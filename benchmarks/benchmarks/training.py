@@ -8,6 +8,7 @@ trains; seed seeds the initial weights and the shuffling. Data are loaded or mad
 task's `load`. Heavy imports (scikit-learn, torch) happen only inside the factories that
 need them.
 """
+import contextlib
 import gzip
 import os
 
@@ -179,6 +180,15 @@ def torch_epoch(task, X, y, threads, seed=0):
             return predictions(task, model(torch.from_numpy(X)).numpy())
     run.predict = predict
     return run
+
+
+def peer_blas_limits(impl, threads):
+    """The context an epoch of impl runs in: the BLAS-based peers (numpy, sklearn) get
+    `threads` BLAS threads; cffnn and torch set their own."""
+    if impl in ("numpy", "sklearn"):
+        from threadpoolctl import threadpool_limits
+        return threadpool_limits(threads, user_api="blas")
+    return contextlib.nullcontext()
 
 
 IMPLEMENTATIONS = {"cffnn": cffnn_epoch, "numpy": numpy_epoch, "sklearn": sklearn_epoch,
