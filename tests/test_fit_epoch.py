@@ -1,4 +1,6 @@
 """Network.fit_epoch: one compiled epoch of minibatch training (issue 3, first part)."""
+import os
+
 import numpy as np
 import pytest
 
@@ -192,6 +194,50 @@ def test_large_network_update_on_a_team_is_bit_identical(make_optimizer):
                           n_threads=n_threads)
         results.append(net.params.copy())
     np.testing.assert_array_equal(results[0], results[1])
+
+
+@pytest.mark.parametrize("dtype, sizes, make_optimizer", [
+    (np.float32, [300, 512, 10], lambda: cffnn.Adam(0.001)),
+    (np.float64, [64, 128, 10], lambda: cffnn.SGD(0.01, momentum=0.9, nesterov=True)),
+])
+def test_teams_of_more_threads_than_cores_give_bit_identical_parameters(
+        monkeypatch, dtype, sizes, make_optimizer):
+    """Teams of 3, 4 and 8 threads, as a machine with that many cores runs them.
+
+    fit_epoch caps its team at the usable cores (barrier_team_threads) and lets a team
+    that waits too much go on with one thread (team.h): here the cap is lifted and the
+    team is kept together, so that these teams really run every minibatch, on this
+    machine's 2 cores (a thread may then lose its core in the middle of any phase).
+    Minibatches of 512 rows are 8 blocks. The blocks, the gradient tasks and the update
+    chunks do not depend on the team, so neither may a bit of the result, with sample
+    weights and a penalty too."""
+    from cffnn import _parallelism
+    monkeypatch.setattr(_parallelism, "_USABLE_CPUS", 8)
+    previous = _kernels.set_team_limits(1.0, 1e9)      # never solo
+    rng = np.random.default_rng(5)
+    X = rng.normal(size=(1536, sizes[0])).astype(dtype)
+    y = rng.integers(0, sizes[-1], 1536)
+    sample_weight = rng.uniform(0, 2, 1536)
+    results = {}
+    try:
+        for n_threads in (1, 3, 4, 8):
+            net = cffnn.Network(sizes, dtype=dtype, random_state=0)
+            optimizer = make_optimizer()
+            for epoch in range(2):
+                net.fit_epoch(X, y, optimizer, batch_size=512, alpha=1e-3,
+                              sample_weight=sample_weight, random_state=epoch,
+                              n_threads=n_threads)
+            results[n_threads] = net.params.copy()
+            if n_threads > 1 and cffnn._threads.openmp_enabled():
+                assert net._compiled.team_statistics() == (2, 0)   # 2 team epochs, no solo
+                if os.path.isdir("/proc/self/task"):
+                    # OpenMP keeps a team's workers: the process has n_threads - 1 of them
+                    assert len(os.listdir("/proc/self/task")) >= n_threads
+    finally:
+        _kernels.set_team_limits(*previous)
+    for n_threads in (3, 4, 8):
+        np.testing.assert_array_equal(results[n_threads], results[1],
+                                      err_msg=f"n_threads={n_threads}")
 
 
 @pytest.fixture
