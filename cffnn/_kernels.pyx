@@ -105,6 +105,7 @@ cdef extern from "cffnn/rowkernel.h" nogil:
                                   Py_ssize_t n_in, Py_ssize_t n_out, int* nonzero)
     void cffnn_row_times_matrix_d(const double* x, const double* W, const double* b,
                                   double* y, Py_ssize_t n_in, Py_ssize_t n_out, int* nonzero)
+    Py_ssize_t CFFNN_ROW_SCRATCH(Py_ssize_t n_in)
 
 ACTIVATION_CODES = {
     "identity": CFFNN_IDENTITY, "logistic": CFFNN_LOGISTIC, "tanh": CFFNN_TANH,
@@ -217,11 +218,11 @@ cdef void forward_block(const Layout* net, const floating* params,
     cdef const floating* previous = x
     cdef const floating* weights
     cdef const floating* biases
-    cdef int* nonzero = NULL     # rowkernel.h's scratch: max_k n_k ints
+    cdef int* nonzero = NULL     # rowkernel.h's scratch: CFFNN_ROW_SCRATCH(max_k n_k) ints
     if n_rows <= ROW_KERNEL_MAX_ROWS:
         for k in range(net.n_layers):
             max_in = max(max_in, net.sizes[k])
-        nonzero = <int*> malloc(max_in * sizeof(int))   # NULL: GEMM below instead
+        nonzero = <int*> malloc(CFFNN_ROW_SCRATCH(max_in) * sizeof(int))   # NULL: GEMM below
     for k in range(net.n_layers):
         n_in = net.sizes[k]
         n_out = net.sizes[k + 1]

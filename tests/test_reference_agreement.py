@@ -106,6 +106,32 @@ def test_relu_family_on_many_blocks_and_threads(dtype):
     assert_matches_reference(net, X, Y, Y_matrix, alpha=0.1, n_threads=2)
 
 
+@pytest.mark.parametrize("n_in", [1, 3, 4, 5, 8, 9, 12, 33, 300])
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_rows_with_zero_inputs_match_reference(dtype, n_in):
+    """Up to 4 rows go through include/cffnn/rowkernel.h, which skips the rows of W whose
+    input is exactly 0 when at least a quarter of the inputs are: it lists the nonzero
+    inputs 4 or 8 at a time (AVX2; each of the 16 patterns of 4 lanes occurs here), then
+    the rest one by one, and prefetches rows further down that list. Rows with no zero,
+    just under and exactly a quarter, half, nearly all and all inputs 0, with input widths
+    around those lane counts; identity hidden layers, so the zeros are the inputs'."""
+    rng = np.random.default_rng(n_in)
+    net = network([n_in, 24, 70, 3], activation="identity", output="softmax", dtype=dtype,
+                  random_state=n_in)
+    rows = []
+    for zero_share in (0.0, 0.2, 0.25, 0.5, 0.9, 1.0):
+        x = rng.normal(size=n_in)
+        x[rng.permutation(n_in)[:int(zero_share * n_in)]] = 0.0
+        rows.append(x)
+    X = np.array(rows).astype(dtype)
+    expected = reference_results(net, X, np.eye(3)[[0] * len(rows)])[0]
+    for n_rows in (1, 4):           # one row at a time, and rowkernel.h's largest batch
+        for start in range(0, len(rows), n_rows):
+            batch = X[start:start + n_rows]
+            assert rel_err(net.forward(batch), expected[start:start + n_rows]) \
+                <= RTOL[np.dtype(dtype)]
+
+
 @pytest.mark.parametrize("batch", [1, 3, 4, 5, 6, 7, 8, 9, 13, 31, 64])
 @pytest.mark.parametrize("sizes", [[7, 9, 17, 8], [5, 16, 33, 12], [64, 32, 10], [8, 64, 64, 1]],
                          ids=lambda sizes: "-".join(map(str, sizes)))
