@@ -13,6 +13,7 @@ cdef extern from "cffnn/smallgemm.h" nogil:
     bint cffnn_small_gemm_available()
     bint cffnn_small_gemm_fits(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k)
     bint cffnn_medium_gemm_pays(Py_ssize_t m, Py_ssize_t n)
+    bint cffnn_gradient_gemm_pays(Py_ssize_t n, Py_ssize_t k)
     void cffnn_small_gemm_f(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k, const float* a,
                             Py_ssize_t a_rs, Py_ssize_t a_cs, const float* b, Py_ssize_t ldb,
                             float* c, Py_ssize_t ldc, bint accumulate)
@@ -28,8 +29,9 @@ cdef inline void gemm(bint trans_a, bint trans_b, int m, int n, int k,
                       const floating* b, int ldb,
                       floating beta, floating* c, int ldc) noexcept nogil:
     """C = alpha op(A) op(B) + beta C, all row-major; through include/cffnn/smallgemm.h
-    for the float32 products that BLAS's packing would dominate (small ones, and forward
-    products of up to 64 rows) where the CPU has AVX2 and FMA, else through BLAS.
+    for the float32 products that BLAS's packing would dominate (small ones, forward
+    products of up to 64 rows, weight gradients of a minibatch) where the CPU has AVX2
+    and FMA, else through BLAS.
 
     op(A) is (m, k), op(B) is (k, n), C is (m, n); lda, ldb, ldc are row strides
     (in elements) of the buffers as stored.
@@ -40,8 +42,10 @@ cdef inline void gemm(bint trans_a, bint trans_b, int m, int n, int k,
             and not (trans_a and trans_b) and cffnn_small_gemm_available()):
         # include/cffnn/smallgemm.h, which packs nothing
         if not trans_b and (cffnn_small_gemm_fits(m, n, k)
-                            or (not trans_a and cffnn_medium_gemm_pays(m, n))):
-            # small products, and forward products of a few rows (whose W BLAS would pack)
+                            or (not trans_a and cffnn_medium_gemm_pays(m, n))
+                            or (trans_a and cffnn_gradient_gemm_pays(n, k))):
+            # small products, forward products of a few rows (whose W BLAS would pack),
+            # and weight gradients of a minibatch (whose operands BLAS would pack)
             cffnn_small_gemm_f(m, n, k, a, 1 if trans_a else lda, lda if trans_a else 1,
                                b, ldb, c, ldc, beta == 1)
             return

@@ -165,6 +165,11 @@ def test_small_float32_products_match_reference(sizes, batch):
     # a weight gradient summed over 1000 rows (dW[0]: 20 x 8, k = 1000 in four blocks)
     # on top of the L2 penalty: the blocks continue each FMA chain through C
     ([20, 8, 3], "identity", 1000),
+    # weight gradients of a minibatch of a large layer (cffnn_gradient_gemm_pays): dW[0]
+    # in two tasks of 150 rows, whose 130 columns (8 panels of 16 and a masked one of 2)
+    # are 520 bytes apart, so that each full panel of delta is packed first; 200 rows
+    # in one k block, on top of the L2 penalty
+    ([300, 130, 10], "softmax", 200),
 ])
 def test_small_product_kernel_and_blas_agree(sizes, output, n_rows):
     """The same float32 network through include/cffnn/smallgemm.h and through BLAS

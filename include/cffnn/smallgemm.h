@@ -1,6 +1,7 @@
 /*
  * cffnn/smallgemm.h: C = A B (or C += A B) for the small float32 GEMMs of small networks,
- * and the forward products of a few rows of large ones, without BLAS.
+ * and the forward products of a few rows and the weight gradients of a minibatch of
+ * large ones, without BLAS.
  *
  * Why: a BLAS call packs both operands into its own layout and decides on threads before
  * it multiplies. For the 64x64 layers of a small network at batch 64 that overhead is
@@ -8,11 +9,14 @@
  * routines took 24% of the epoch and its kernel 36%. Operands this small already sit in
  * L1/L2, so this kernel reads them where they are. In a Fashion-MNIST epoch
  * (784-256-128-10, blocks of 64 rows) packing W for each block's forward product took 13%
- * of the epoch: that product comes here too (cffnn_medium_gemm_pays).
+ * of the epoch: that product comes here too (cffnn_medium_gemm_pays), and so do the
+ * weight gradients of a minibatch (cffnn_gradient_gemm_pays), for which BLAS packed both
+ * operands per task and zeroed C first.
  *
  * The kernel: tiles of 6 (or 4) rows x 16 columns of C, held in 12 (or 8) AVX registers,
  * one FMA chain per element in order p = 0..k-1, over blocks of k that keep B's panel in
- * L1. Columns past n are masked, rows past m repeat row 0 and are not stored.
+ * L1 (copied into contiguous scratch first where B's rows are far apart and many tiles
+ * read it). Columns past n are masked, rows past m repeat row 0 and are not stored.
  *
  * Operands: A(r, p) = a[r * a_rs + p * a_cs] for r < m, p < k (so that A may be a row-major
  * matrix, a_rs = lda, a_cs = 1, or the transpose of one, a_rs = 1, a_cs = lda); B row-major
@@ -20,7 +24,7 @@
  *
  * AVX2 + FMA only (x86-64 with GCC or clang): callers use BLAS where
  * cffnn_small_gemm_available() is false, and for the products where BLAS is faster
- * (cffnn_small_gemm_fits, cffnn_medium_gemm_pays).
+ * (cffnn_small_gemm_fits, cffnn_medium_gemm_pays, cffnn_gradient_gemm_pays).
  */
 #ifndef CFFNN_SMALLGEMM_H
 #define CFFNN_SMALLGEMM_H
@@ -55,6 +59,28 @@ static inline int cffnn_small_gemm_fits(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k) {
 static inline int cffnn_medium_gemm_pays(ptrdiff_t m, ptrdiff_t n) {
     return n >= 16 && m <= CFFNN_MEDIUM_GEMM_MAX_ROWS;
 }
+
+/* Weight gradients dW = Z^T delta of a minibatch (A transposed, k = the minibatch's rows)
+ * skip BLAS too, with B's panels packed (below): BLAS packs both operands for every
+ * task of phase 2 (include/cffnn/team.h) and first zeroes C. Measured against OpenBLAS,
+ * one thread, hot caches, a Fashion-MNIST task (160 x 256 from 128 rows): 1.10-1.17x,
+ * 256 x 128 from 128 rows 1.21-1.23x, 64 rows 1.19-1.25x, 256 rows 1.09-1.11x, but 1024
+ * rows 1.02-1.03x: longer sums stay with BLAS. */
+#define CFFNN_GRADIENT_GEMM_MAX_K 256
+
+static inline int cffnn_gradient_gemm_pays(ptrdiff_t n, ptrdiff_t k) {
+    return n >= 16 && k <= CFFNN_GRADIENT_GEMM_MAX_K;
+}
+
+/* A k block of a 16-column panel of B is copied into 16 KB of contiguous scratch when
+ * enough tiles of rows reuse it and B's rows are far apart: rows 1 KB apart (a
+ * 256-column W or delta) fall into 4 of L1's 64 sets, so an unpacked panel cannot stay in
+ * L1 and every tile reads it again from L2. Measured on those gradient products:
+ * unpacked 1.01-1.08x of OpenBLAS, packed 1.10-1.25x; for the 11 tiles of a 64-row
+ * forward product packing gained 0-6%, and for small networks' products (rows 256 bytes
+ * apart or less) it lost 5-15%, so those stay unpacked. */
+#define CFFNN_PACK_MIN_ROWS 96     /* rows of C (16 tiles) */
+#define CFFNN_PACK_MIN_LDB 128     /* B's row stride, in floats: 512 bytes */
 
 #define CFFNN_K_BLOCK 256      /* values of p per pass over a panel of B (16 KB) */
 #define CFFNN_PREFETCH_ROWS 16 /* how far ahead in B (rows of it) a tile asks for data */
@@ -171,16 +197,24 @@ static inline void cffnn_small_gemm_panel_f(
     }
 }
 
-/* C = A B (accumulate = 0) or C += A B (accumulate = 1); see the top of this file.
- * Column panels of 16, then k in blocks of CFFNN_K_BLOCK (the panel's slice of B, 16 KB,
- * stays in L1 while every tile of rows passes over it), then tiles of rows. Each element
- * is one FMA chain in order p = 0..k-1, continued from block to block through C, so
- * neither the blocking nor the tiles change a result. */
+/* packed (block x 16, contiguous) = the k block of B's 16-column panel at b */
 __attribute__((target("avx2,fma")))
-static void cffnn_small_gemm_f(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k,
-                               const float *a, ptrdiff_t a_rs, ptrdiff_t a_cs,
-                               const float *b, ptrdiff_t ldb, float *c, ptrdiff_t ldc,
-                               int accumulate) {
+static inline void cffnn_pack_panel_f(ptrdiff_t block, const float *b, ptrdiff_t ldb,
+                                      float *packed) {
+    for (ptrdiff_t p = 0; p < block; p++) {
+        _mm256_store_ps(packed + 16 * p, _mm256_loadu_ps(b + p * ldb));
+        _mm256_store_ps(packed + 16 * p + 8, _mm256_loadu_ps(b + p * ldb + 8));
+    }
+}
+
+/* cffnn_small_gemm_f's loop over column panels and k blocks, for columns [j0, j1) (j1 - j0
+ * a multiple of 16, or the last panel); packed: NULL, or 16 KB of scratch into which
+ * each full panel's k block is first copied. */
+__attribute__((target("avx2,fma"), always_inline))
+static inline void cffnn_small_gemm_panels_f(
+        ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const float *a, ptrdiff_t a_rs,
+        ptrdiff_t a_cs, const float *b, ptrdiff_t ldb, float *c, ptrdiff_t ldc,
+        int accumulate, float *packed) {
     for (ptrdiff_t j = 0; j < n; j += 16) {
         ptrdiff_t width = n - j < 16 ? n - j : 16;
         /* lane l of the low (high) half is on when column j + l (j + 8 + l) is < n */
@@ -192,15 +226,48 @@ static void cffnn_small_gemm_f(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k,
             ptrdiff_t block = k - p0 < CFFNN_K_BLOCK ? k - p0 : CFFNN_K_BLOCK;
             int from_c = accumulate || p0 > 0;
             const float *a_block = a + p0 * a_cs, *b_block = b + p0 * ldb + j;
-            if (width == 16)
+            if (width == 16 && packed != NULL) {
+                cffnn_pack_panel_f(block, b_block, ldb, packed);
+                cffnn_small_gemm_panel_f(m, block, a_block, a_rs, a_cs, packed, 16, c + j,
+                                         ldc, 1, mask_lo, mask_hi, from_c);
+            } else if (width == 16) {
                 cffnn_small_gemm_panel_f(m, block, a_block, a_rs, a_cs, b_block, ldb, c + j,
                                          ldc, 1, mask_lo, mask_hi, from_c);
-            else
+            } else {
                 cffnn_small_gemm_panel_f(m, block, a_block, a_rs, a_cs, b_block, ldb, c + j,
                                          ldc, 0, mask_lo, mask_hi, from_c);
+            }
             p0 += block;
         } while (p0 < k);
     }
+}
+
+/* The packed variant, with its scratch on its own stack frame (not in the frames of the
+ * small products, which are most calls). */
+__attribute__((target("avx2,fma"), noinline))
+static void cffnn_small_gemm_packed_f(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k,
+                                      const float *a, ptrdiff_t a_rs, ptrdiff_t a_cs,
+                                      const float *b, ptrdiff_t ldb, float *c, ptrdiff_t ldc,
+                                      int accumulate) {
+    float packed[CFFNN_K_BLOCK * 16] __attribute__((aligned(32)));
+    cffnn_small_gemm_panels_f(m, n, k, a, a_rs, a_cs, b, ldb, c, ldc, accumulate, packed);
+}
+
+/* C = A B (accumulate = 0) or C += A B (accumulate = 1); see the top of this file.
+ * Column panels of 16, then k in blocks of CFFNN_K_BLOCK (the panel's slice of B, 16 KB,
+ * stays in L1 while every tile of rows passes over it; packed first where its rows are
+ * far apart), then tiles of rows. Each element is one FMA chain in order p = 0..k-1,
+ * continued from block to block through C, so neither the blocking, the packing nor the
+ * tiles change a result. */
+__attribute__((target("avx2,fma")))
+static void cffnn_small_gemm_f(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k,
+                               const float *a, ptrdiff_t a_rs, ptrdiff_t a_cs,
+                               const float *b, ptrdiff_t ldb, float *c, ptrdiff_t ldc,
+                               int accumulate) {
+    if (m >= CFFNN_PACK_MIN_ROWS && ldb >= CFFNN_PACK_MIN_LDB && n >= 16)
+        cffnn_small_gemm_packed_f(m, n, k, a, a_rs, a_cs, b, ldb, c, ldc, accumulate);
+    else
+        cffnn_small_gemm_panels_f(m, n, k, a, a_rs, a_cs, b, ldb, c, ldc, accumulate, NULL);
 }
 
 /* out (k x n, row stride n) = the transpose of b (n x k, row stride ldb): 8 x 8 blocks
