@@ -3,11 +3,15 @@
     python benchmarks/compare_core.py [--repeat 15] [--target 0.05] [--settle 0.2] [--only TEXT]
 
 Times the cases of the asv suite (benchmarks/benchmarks/bench_network.py) in one run,
-without asv, on the same seeded networks and data (benchmarks/benchmarks/common.py):
+without asv, on the same seeded networks and data (benchmarks/benchmarks/common.py),
+and one case on real data that the suite does not have:
 
     forward / loss_and_gradient  784-256-128-10, batch 128
     forward / loss_and_gradient  64-32-10, batch 32
     forward                      784-256-128-10, one row (+ sklearn predict_proba)
+    forward                      784-256-128-10, one Fashion-MNIST test image a call
+                                 (when the dataset is installed; about half its pixels
+                                 are 0, whose weights cffnn's one-row kernel skips)
     forward                      784-256-128-10, 10000 rows
 
 float32, ReLU hidden layers, softmax output, log loss; torch on 2 threads, cffnn with its
@@ -20,6 +24,7 @@ The table shows the median time per call and the ratios numpy/cffnn and torch/cf
 (> 1: cffnn is faster).
 """
 import argparse
+import itertools
 import os
 import statistics
 import sys
@@ -31,6 +36,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from benchmarks.common import (  # noqa: E402
     BATCH_CASES, IMPLS, MNIST_SIZES, ONE_ROW_IMPLS, TORCH_THREADS, autorange_number,
     busy_wait, is_available, make_data, make_network, make_runner)
+from benchmarks.training import load_fashion  # noqa: E402
 
 COLUMNS = ["cffnn", "numpy", "torch", "sklearn"]
 
@@ -55,6 +61,13 @@ def build_cases():
         X, _ = make_data(MNIST_SIZES[0], MNIST_SIZES[-1], n_rows)
         calls = {impl: bind(make_runner(impl, net).forward, X) for impl in available(impls)}
         cases.append((f"forward 784-256-128-10 x{n_rows}", calls))
+        if n_rows == 1:
+            fashion = load_fashion("t10k")
+            if fashion is not None:
+                rows = [fashion[0][i:i + 1] for i in range(FASHION_ROWS)]
+                calls = {impl: cycle(make_runner(impl, net).forward, rows)
+                         for impl in available(impls)}
+                cases.append(("forward 784-256-128-10 x1 Fashion", calls))
     return cases
 
 
@@ -64,6 +77,16 @@ def available(impls):
 
 def bind(function, *args):
     return lambda: function(*args)
+
+
+FASHION_ROWS = 200     # test images taken in turn, one a call
+
+
+def cycle(function, rows):
+    """A call of function on the next of rows each time, so that no one row's data (or,
+    for cffnn, its list of nonzero pixels) is the only one in cache."""
+    rows = itertools.cycle(rows)
+    return lambda: function(next(rows))
 
 
 def time_case(calls, repeat, target, settle):
