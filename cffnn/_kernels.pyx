@@ -80,6 +80,12 @@ cdef extern from "cffnn/gather.h" nogil:
     void cffnn_gather_rows_d(const double* x, Py_ssize_t width, const Py_ssize_t* order,
                              Py_ssize_t n_rows, double* out)
 
+cdef extern from "cffnn/sums.h" nogil:
+    void cffnn_column_sums_f(const float* x, Py_ssize_t n_rows, Py_ssize_t n_cols,
+                             double* sums)
+    void cffnn_column_sums_d(const double* x, Py_ssize_t n_rows, Py_ssize_t n_cols,
+                             double* sums)
+
 cdef extern from "cffnn/shuffle.h" nogil:
     void cffnn_shuffled_order(uint64_t seed, Py_ssize_t n, Py_ssize_t* order)
     uint64_t cffnn_uniform_below(uint64_t* state, uint64_t range)
@@ -458,11 +464,10 @@ cdef bint layer_gradient_rows(const Layout* net, const floating* params, Py_ssiz
         return False
     if i0 != 0:
         return True
-    for j in range(n_out):
-        bias_sums[j] = 0.0
-    for i in range(n_rows):
-        for j in range(n_out):
-            bias_sums[j] += delta[i * n_out + j]
+    if floating is float:
+        cffnn_column_sums_f(delta, n_rows, n_out, bias_sums)
+    else:
+        cffnn_column_sums_d(delta, n_rows, n_out, bias_sums)
     for j in range(n_out):
         grad_biases[j] = <floating> bias_sums[j]
     return all_finite(grad_biases, n_out)
