@@ -40,7 +40,7 @@ cdef inline void gemm(bint trans_a, bint trans_b, int m, int n, int k,
     cdef char tb = b'T' if trans_b else b'N'
     if (floating is float and alpha == 1 and (beta == 0 or beta == 1)
             and not (trans_a and trans_b) and cffnn_small_gemm_available()):
-        # include/cffnn/smallgemm.h, which packs nothing
+        # include/cffnn/smallgemm.h, which packs only what it must (see there)
         if not trans_b and (cffnn_small_gemm_fits(m, n, k)
                             or (not trans_a and cffnn_medium_gemm_pays(m, n))
                             or (trans_a and cffnn_gradient_gemm_pays(n, k))):

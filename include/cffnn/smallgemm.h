@@ -207,9 +207,8 @@ static inline void cffnn_pack_panel_f(ptrdiff_t block, const float *b, ptrdiff_t
     }
 }
 
-/* cffnn_small_gemm_f's loop over column panels and k blocks, for columns [j0, j1) (j1 - j0
- * a multiple of 16, or the last panel); packed: NULL, or 16 KB of scratch into which
- * each full panel's k block is first copied. */
+/* cffnn_small_gemm_f's loops over column panels and k blocks; packed: NULL, or 16 KB of
+ * scratch into which each full panel's k block is first copied. */
 __attribute__((target("avx2,fma"), always_inline))
 static inline void cffnn_small_gemm_panels_f(
         ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const float *a, ptrdiff_t a_rs,
