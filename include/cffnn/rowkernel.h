@@ -112,36 +112,29 @@ static inline ptrdiff_t cffnn_append_lanes(int *nonzero, ptrdiff_t count, ptrdif
     return count + cffnn_bits_of_mask[mask];
 }
 
-__attribute__((target("avx2,fma")))
-static ptrdiff_t cffnn_nonzero_f_avx2(const float *x, ptrdiff_t n, int *nonzero) {
-    ptrdiff_t count = 0, i = 0;
-    for (; i + 8 <= n; i += 8) {
-        const int mask = _mm256_movemask_ps(
-            _mm256_cmp_ps(_mm256_loadu_ps(x + i), _mm256_setzero_ps(), _CMP_NEQ_UQ));
-        count = cffnn_append_lanes(nonzero, count, i, mask & 15);
-        count = cffnn_append_lanes(nonzero, count, i + 4, mask >> 4);
-    }
-    for (; i < n; i++) {
-        nonzero[count] = (int)i;
-        count += (x[i] != 0);
-    }
-    return count;
+/* LANES values a step (8 floats or 4 doubles: one AVX2 register), whose "!= 0" bits
+ * MASK(p) gives, appended 4 at a time; then the rest one by one. */
+#define CFFNN_DEFINE_NONZERO_AVX2(SUFFIX, T, LANES, MASK)                                \
+__attribute__((target("avx2,fma")))                                                     \
+static ptrdiff_t cffnn_nonzero_##SUFFIX##_avx2(const T *x, ptrdiff_t n, int *nonzero) { \
+    ptrdiff_t count = 0, i = 0;                                                         \
+    for (; i + LANES <= n; i += LANES) {                                                \
+        const int mask = MASK(x + i);                                                   \
+        for (int q = 0; q < LANES; q += 4)                                              \
+            count = cffnn_append_lanes(nonzero, count, i + q, (mask >> q) & 15);        \
+    }                                                                                   \
+    for (; i < n; i++) {                                                                \
+        nonzero[count] = (int)i;                                                        \
+        count += (x[i] != 0);                                                           \
+    }                                                                                   \
+    return count;                                                                       \
 }
-
-__attribute__((target("avx2,fma")))
-static ptrdiff_t cffnn_nonzero_d_avx2(const double *x, ptrdiff_t n, int *nonzero) {
-    ptrdiff_t count = 0, i = 0;
-    for (; i + 4 <= n; i += 4) {
-        const int mask = _mm256_movemask_pd(
-            _mm256_cmp_pd(_mm256_loadu_pd(x + i), _mm256_setzero_pd(), _CMP_NEQ_UQ));
-        count = cffnn_append_lanes(nonzero, count, i, mask);
-    }
-    for (; i < n; i++) {
-        nonzero[count] = (int)i;
-        count += (x[i] != 0);
-    }
-    return count;
-}
+#define CFFNN_NONZERO_MASK_F(p)                                                          \
+    _mm256_movemask_ps(_mm256_cmp_ps(_mm256_loadu_ps(p), _mm256_setzero_ps(), _CMP_NEQ_UQ))
+#define CFFNN_NONZERO_MASK_D(p)                                                          \
+    _mm256_movemask_pd(_mm256_cmp_pd(_mm256_loadu_pd(p), _mm256_setzero_pd(), _CMP_NEQ_UQ))
+CFFNN_DEFINE_NONZERO_AVX2(f, float, 8, CFFNN_NONZERO_MASK_F)
+CFFNN_DEFINE_NONZERO_AVX2(d, double, 4, CFFNN_NONZERO_MASK_D)
 
 /* Columns [j0, j0 + NV * LANES) of y, with NV accumulator registers (NV a constant, so
  * the compiler keeps acc[] in registers), over rows of W taken CHUNK at a time: all
