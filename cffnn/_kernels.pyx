@@ -1160,6 +1160,27 @@ cdef class CompiledNetwork:
         if status != 0:
             raise MemoryError("cffnn: could not allocate the forward workspace")
 
+    def forward_few_rows(self, object X):
+        """The network output for X when X is a ready matrix (is_ready_matrix) of at most
+        ROW_KERNEL_MAX_ROWS rows, else None, for the caller's general path.
+
+        The edge's fast path for one-row predictions: those rows go through rowkernel.h
+        on the calling thread, so they need neither a thread count nor a BLAS limit, and
+        the checks and the output array are made here instead of in Python (measured:
+        3.5 us of a 24 us forward of one row of a 784-256-128-10 network).
+        """
+        cdef Layout* net = &self.layout
+        if (type(X) is not cnp.ndarray or cnp.PyArray_NDIM(<cnp.ndarray> X) != 2
+                or (<cnp.ndarray> X).shape[0] > ROW_KERNEL_MAX_ROWS
+                or not ready_matrix(X, self.typenum, net.sizes[0], -INFINITY, INFINITY)):
+            return None
+        cdef cnp.npy_intp shape[2]
+        shape[0] = (<cnp.ndarray> X).shape[0]
+        shape[1] = net.sizes[net.n_layers]
+        cdef cnp.ndarray out = cnp.PyArray_EMPTY(2, shape, self.typenum, 0)
+        self.forward(X, out, 1)
+        return out
+
     def loss(self, cnp.ndarray X, cnp.ndarray Y, object sample_weight,
              double inv_weight_sum, double alpha_over_weight_sum, int n_threads,
              object out=None):
@@ -1320,6 +1341,12 @@ def is_ready_matrix(object X, int typenum, Py_ssize_t n_columns,
     ndarray of typenum of shape (n_rows, n_columns), 1 <= n_rows <= INT_MAX, finite, with values in
     [lower, upper]. The edge's fast path: anything else goes through the full checks of
     cffnn/_validation.py, which also produce the error messages."""
+    return ready_matrix(X, typenum, n_columns, lower, upper)
+
+
+cdef bint ready_matrix(object X, int typenum, Py_ssize_t n_columns, double lower,
+                       double upper) except -1:
+    """is_ready_matrix, for calls from this module."""
     if type(X) is not cnp.ndarray:
         return False
     cdef cnp.ndarray array = <cnp.ndarray> X

@@ -247,6 +247,54 @@ def test_float32_network_converts_float64_input_like_astype():
     assert net.loss(X, Y) == net.loss(X.astype(np.float32), Y)
 
 
+# -- the edge's fast path for a few rows (CompiledNetwork.forward_few_rows) ---------
+
+@pytest.mark.parametrize("n_rows", [1, 2, 4, 5])
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_few_rows_fast_path_equals_general_path(dtype, n_rows):
+    """Up to 4 ready rows skip Python's checks (n_threads=None); the result must be the
+    general path's, bit for bit, and every other form of the same rows, converted on the
+    general path, must give what the general path gives for them. The result is a
+    fresh array of the net's dtype."""
+    rng = np.random.default_rng(n_rows)
+    net = network([9, 16, 3], activation="relu", output="softmax", dtype=dtype,
+                  random_state=1)
+    X = np.ascontiguousarray(rng.normal(size=(n_rows, 9)).astype(dtype))
+    expected = net.forward(X, n_threads=1)            # an int: the general path
+    assert (net._compiled.forward_few_rows(X) is None) == (n_rows > 4)
+    X_read_only = X.copy()
+    X_read_only.flags.writeable = False
+    X_strided = np.zeros((n_rows, 18), dtype=dtype)[:, ::2]
+    X_strided[...] = X
+    forms = [X, X_read_only, np.asfortranarray(X), X_strided, X.astype(np.float64),
+             X.astype(np.float32), X.tolist()]
+    for form in forms:
+        original = np.array(form, copy=True)
+        output = net.forward(form)
+        assert output.dtype == dtype and output.shape == (n_rows, 3)
+        assert output.flags.c_contiguous and output.flags.writeable and output.flags.owndata
+        np.testing.assert_array_equal(
+            output, net.forward(np.asarray(form).astype(dtype), n_threads=1))
+        if np.asarray(form).dtype == dtype:
+            np.testing.assert_array_equal(output, expected)
+        np.testing.assert_array_equal(np.asarray(form), original)
+    assert not np.shares_memory(net.forward(X), X)
+
+
+@pytest.mark.parametrize("bad, match", [
+    (np.full((1, 9), np.nan), "NaN or infinity"),
+    (np.ones((1, 8)), "8 features"),
+    (np.ones(9), "2-D"),
+    (np.ones((0, 9)), "no samples"),
+    (np.ones((1, 1, 9)), "2-D"),
+])
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_few_rows_fast_path_leaves_bad_rows_to_the_checks(dtype, bad, match):
+    net = network([9, 16, 3], activation="relu", output="softmax", dtype=dtype)
+    with pytest.raises(ValueError, match=match):
+        net.forward(bad.astype(dtype))
+
+
 # -- the caller's arrays ---------------------------------------------------------------
 
 @pytest.mark.parametrize("n_threads", [1, 2])
