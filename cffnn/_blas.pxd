@@ -22,6 +22,9 @@ cdef extern from "cffnn/smallgemm.h" nogil:
                                Py_ssize_t ldc, bint accumulate)
     void cffnn_small_gemv_f(Py_ssize_t m, Py_ssize_t k, const float* a, Py_ssize_t lda,
                             const float* b, float* c, bint accumulate)
+    void cffnn_small_gemm_bias_f(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k, const float* a,
+                                 Py_ssize_t lda, const float* b, Py_ssize_t ldb, float* c,
+                                 Py_ssize_t ldc, const float* bias, bint relu)
 
 
 cdef inline void gemm(bint trans_a, bint trans_b, int m, int n, int k,
@@ -69,3 +72,18 @@ cdef inline void gemm(bint trans_a, bint trans_b, int m, int n, int k,
     else:
         dgemm(&tb, &ta, &n, &m, &k, &alpha, <double*> b, &ldb, <double*> a, &lda,
               &beta, c, &ldc)
+
+
+cdef inline bint gemm_bias(int m, int n, int k, const floating* a, int lda,
+                           const floating* b, int ldb, floating* c, int ldc,
+                           const floating* bias, bint relu) noexcept nogil:
+    """C = A B + bias, then max(C, 0) with relu (row-major, no transposes: a layer's forward
+    product), in smallgemm.h's registers, when gemm would take that kernel for this
+    product; else False, having done nothing (the caller then runs gemm and adds the bias
+    itself)."""
+    if (floating is float and cffnn_small_gemm_available()
+            and (cffnn_small_gemm_fits(m, n, k) or cffnn_medium_gemm_pays(m, n))):
+        cffnn_small_gemm_bias_f(m, n, k, <const float*> a, lda, <const float*> b, ldb,
+                                <float*> c, ldc, <const float*> bias, relu)
+        return True
+    return False

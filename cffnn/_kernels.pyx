@@ -49,7 +49,7 @@ import numpy as np
 
 cnp.import_array()
 
-from cffnn._blas cimport cffnn_small_gemm_enabled, gemm
+from cffnn._blas cimport cffnn_small_gemm_enabled, gemm, gemm_bias
 from cffnn._layers cimport (
     CFFNN_IDENTITY, CFFNN_LOGISTIC, CFFNN_TANH, CFFNN_RELU, CFFNN_LEAKY_RELU, CFFNN_ELU,
     CFFNN_SOFTPLUS, CFFNN_GELU, CFFNN_SOFTMAX, CFFNN_EXP, bias_activation,
@@ -225,6 +225,7 @@ cdef void forward_block(const Layout* net, const floating* params,
     cdef const floating* weights
     cdef const floating* biases
     cdef int* nonzero = NULL     # rowkernel.h's scratch: CFFNN_ROW_SCRATCH(max_k n_k) ints
+    cdef bint fuse_relu
     if n_rows <= ROW_KERNEL_MAX_ROWS:
         for k in range(net.n_layers):
             max_in = max(max_in, net.sizes[k])
@@ -247,9 +248,16 @@ cdef void forward_block(const Layout* net, const floating* params,
                                              outputs[k] + row * n_out, n_in, n_out, nonzero)
             biases = NULL   # already added
         else:
-            gemm(False, False, <int> n_rows, <int> n_out, <int> n_in,
-                 <floating> 1, previous, <int> n_in, weights, <int> n_out,
-                 <floating> 0, outputs[k], <int> n_out)
+            fuse_relu = code == CFFNN_RELU and preactivations[k] == NULL
+            if gemm_bias(<int> n_rows, <int> n_out, <int> n_in, previous, <int> n_in,
+                         weights, <int> n_out, outputs[k], <int> n_out, biases, fuse_relu):
+                biases = NULL               # added, and the ReLU applied, in registers
+                if fuse_relu:
+                    code = CFFNN_IDENTITY
+            else:
+                gemm(False, False, <int> n_rows, <int> n_out, <int> n_in,
+                     <floating> 1, previous, <int> n_in, weights, <int> n_out,
+                     <floating> 0, outputs[k], <int> n_out)
         bias_activation(outputs[k], biases, n_rows, n_out, code, preactivations[k])
         previous = outputs[k]
     free(nonzero)

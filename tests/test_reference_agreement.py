@@ -171,12 +171,15 @@ def test_small_float32_products_match_reference(sizes, batch):
     # in one k block, on top of the L2 penalty
     ([300, 130, 10], "softmax", 200),
 ])
-def test_small_product_kernel_and_blas_agree(sizes, output, n_rows):
+# the kernel adds a forward product's bias in its registers (and, for relu, applies the
+# activation there too); gelu keeps A for its derivative, so only its bias is fused
+@pytest.mark.parametrize("activation", ["tanh", "relu", "gelu"])
+def test_small_product_kernel_and_blas_agree(sizes, output, n_rows, activation):
     """The same float32 network through include/cffnn/smallgemm.h and through BLAS
     (set_small_gemm(False)): equal to float32 rounding, and the switch is restored."""
     from cffnn import _kernels
     rng = np.random.default_rng(3)
-    net = network(sizes, activation="tanh", output=output, dtype=np.float32,
+    net = network(sizes, activation=activation, output=output, dtype=np.float32,
                   random_state=3)
     X = sample_features(net, n_rows, rng)
     if output == "softmax":

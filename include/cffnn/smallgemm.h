@@ -17,6 +17,8 @@
  * one FMA chain per element in order p = 0..k-1, over blocks of k that keep B's panel in
  * L1 (copied into contiguous scratch first where B's rows are far apart and many tiles
  * read it). Columns past n are masked, rows past m repeat row 0 and are not stored.
+ * A layer's forward product also adds the bias, and applies a ReLU, to C while it is
+ * still in registers (cffnn_small_gemm_bias_f), instead of two passes over C afterwards.
  *
  * Operands: A(r, p) = a[r * a_rs + p * a_cs] for r < m, p < k (so that A may be a row-major
  * matrix, a_rs = lda, a_cs = 1, or the transpose of one, a_rs = 1, a_cs = lda); B row-major
@@ -109,12 +111,15 @@ static inline int cffnn_small_gemm_available(void) {
  * [0, rows) are real, x columns [0, 16), masked by mask_lo / mask_hi, over k values of p:
  * C[r, :] = c0[r, :] + sum_p A[r, p] B[p, :], one FMA chain per element in order of p,
  * starting from c0 = C itself (from_c) or 0. Rows past `rows` repeat row 0 and are not
- * stored. */
+ * stored. The epilogue, on the last k block of a forward product: bias (NULL: none, else
+ * this tile's 16 columns of it) is added to each row before the store, and with relu
+ * the result then becomes max(C, 0) (0 for NaN, +0 for -0: as bias_activation's
+ * "z if z > 0 else 0"). */
 __attribute__((target("avx2,fma"), always_inline))
 static inline void cffnn_small_gemm_tile_f(
         int height, int rows, ptrdiff_t k, const float *a, ptrdiff_t a_rs, ptrdiff_t a_cs,
         const float *b, ptrdiff_t ldb, float *c, ptrdiff_t ldc, int full,
-        __m256i mask_lo, __m256i mask_hi, int from_c) {
+        __m256i mask_lo, __m256i mask_hi, int from_c, const float *bias, int relu) {
     const float *a0 = a, *a1 = a + (rows > 1 ? a_rs : 0), *a2 = a + (rows > 2 ? 2 * a_rs : 0);
     const float *a3 = a + (rows > 3 ? 3 * a_rs : 0), *a4 = a + (rows > 4 ? 4 * a_rs : 0);
     const float *a5 = a + (rows > 5 ? 5 * a_rs : 0);
@@ -160,6 +165,20 @@ static inline void cffnn_small_gemm_tile_f(
     }
     __m256 result[6][2] = {{c00, c01}, {c10, c11}, {c20, c21}, {c30, c31}, {c40, c41},
                            {c50, c51}};
+    if (bias != NULL) {
+        const __m256 bias_lo = full ? _mm256_loadu_ps(bias) : _mm256_maskload_ps(bias, mask_lo);
+        const __m256 bias_hi = full ? _mm256_loadu_ps(bias + 8)
+                                    : _mm256_maskload_ps(bias + 8, mask_hi);
+        for (int r = 0; r < height; r++) {
+            result[r][0] = _mm256_add_ps(result[r][0], bias_lo);
+            result[r][1] = _mm256_add_ps(result[r][1], bias_hi);
+        }
+    }
+    if (relu)
+        for (int r = 0; r < height; r++) {
+            result[r][0] = _mm256_max_ps(result[r][0], _mm256_setzero_ps());
+            result[r][1] = _mm256_max_ps(result[r][1], _mm256_setzero_ps());
+        }
     for (int r = 0; r < rows; r++) {
         float *c_row = c + r * ldc;
         if (full) {
@@ -183,16 +202,16 @@ __attribute__((target("avx2,fma"), always_inline))
 static inline void cffnn_small_gemm_panel_f(
         ptrdiff_t m, ptrdiff_t k, const float *a, ptrdiff_t a_rs, ptrdiff_t a_cs,
         const float *b, ptrdiff_t ldb, float *c, ptrdiff_t ldc, int full,
-        __m256i mask_lo, __m256i mask_hi, int from_c) {
+        __m256i mask_lo, __m256i mask_hi, int from_c, const float *bias, int relu) {
     for (ptrdiff_t i = 0; i < m;) {
         int height = cffnn_tile_height(m - i);
         int rows = m - i < height ? (int)(m - i) : height;
         if (height == 6)
             cffnn_small_gemm_tile_f(6, rows, k, a + i * a_rs, a_rs, a_cs, b, ldb, c + i * ldc,
-                                    ldc, full, mask_lo, mask_hi, from_c);
+                                    ldc, full, mask_lo, mask_hi, from_c, bias, relu);
         else
             cffnn_small_gemm_tile_f(4, rows, k, a + i * a_rs, a_rs, a_cs, b, ldb, c + i * ldc,
-                                    ldc, full, mask_lo, mask_hi, from_c);
+                                    ldc, full, mask_lo, mask_hi, from_c, bias, relu);
         i += rows;
     }
 }
@@ -208,12 +227,13 @@ static inline void cffnn_pack_panel_f(ptrdiff_t block, const float *b, ptrdiff_t
 }
 
 /* cffnn_small_gemm_f's loops over column panels and k blocks; packed: NULL, or 16 KB of
- * scratch into which each full panel's k block is first copied. */
+ * scratch into which each full panel's k block is first copied; bias and relu: the
+ * epilogue of the last k block (cffnn_small_gemm_tile_f). */
 __attribute__((target("avx2,fma"), always_inline))
 static inline void cffnn_small_gemm_panels_f(
         ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const float *a, ptrdiff_t a_rs,
         ptrdiff_t a_cs, const float *b, ptrdiff_t ldb, float *c, ptrdiff_t ldc,
-        int accumulate, float *packed) {
+        int accumulate, float *packed, const float *bias, int relu) {
     for (ptrdiff_t j = 0; j < n; j += 16) {
         ptrdiff_t width = n - j < 16 ? n - j : 16;
         /* lane l of the low (high) half is on when column j + l (j + 8 + l) is < n */
@@ -223,18 +243,20 @@ static inline void cffnn_small_gemm_panels_f(
         ptrdiff_t p0 = 0;
         do {   /* (once when k = 0: C = 0, or C unchanged) */
             ptrdiff_t block = k - p0 < CFFNN_K_BLOCK ? k - p0 : CFFNN_K_BLOCK;
-            int from_c = accumulate || p0 > 0;
+            int from_c = accumulate || p0 > 0, last = p0 + block == k;
             const float *a_block = a + p0 * a_cs, *b_block = b + p0 * ldb + j;
+            const float *bias_j = last && bias != NULL ? bias + j : NULL;
+            int relu_here = last && relu;
             if (width == 16 && packed != NULL) {
                 cffnn_pack_panel_f(block, b_block, ldb, packed);
                 cffnn_small_gemm_panel_f(m, block, a_block, a_rs, a_cs, packed, 16, c + j,
-                                         ldc, 1, mask_lo, mask_hi, from_c);
+                                         ldc, 1, mask_lo, mask_hi, from_c, bias_j, relu_here);
             } else if (width == 16) {
                 cffnn_small_gemm_panel_f(m, block, a_block, a_rs, a_cs, b_block, ldb, c + j,
-                                         ldc, 1, mask_lo, mask_hi, from_c);
+                                         ldc, 1, mask_lo, mask_hi, from_c, bias_j, relu_here);
             } else {
                 cffnn_small_gemm_panel_f(m, block, a_block, a_rs, a_cs, b_block, ldb, c + j,
-                                         ldc, 0, mask_lo, mask_hi, from_c);
+                                         ldc, 0, mask_lo, mask_hi, from_c, bias_j, relu_here);
             }
             p0 += block;
         } while (p0 < k);
@@ -247,9 +269,10 @@ __attribute__((target("avx2,fma"), noinline))
 static void cffnn_small_gemm_packed_f(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k,
                                       const float *a, ptrdiff_t a_rs, ptrdiff_t a_cs,
                                       const float *b, ptrdiff_t ldb, float *c, ptrdiff_t ldc,
-                                      int accumulate) {
+                                      int accumulate, const float *bias, int relu) {
     float packed[CFFNN_K_BLOCK * 16] __attribute__((aligned(32)));
-    cffnn_small_gemm_panels_f(m, n, k, a, a_rs, a_cs, b, ldb, c, ldc, accumulate, packed);
+    cffnn_small_gemm_panels_f(m, n, k, a, a_rs, a_cs, b, ldb, c, ldc, accumulate, packed,
+                              bias, relu);
 }
 
 /* C = A B (accumulate = 0) or C += A B (accumulate = 1); see the top of this file.
@@ -258,15 +281,36 @@ static void cffnn_small_gemm_packed_f(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k,
  * far apart), then tiles of rows. Each element is one FMA chain in order p = 0..k-1,
  * continued from block to block through C, so neither the blocking, the packing nor the
  * tiles change a result. */
+__attribute__((target("avx2,fma"), always_inline))
+static inline void cffnn_small_gemm_epilogue_f(
+        ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const float *a, ptrdiff_t a_rs,
+        ptrdiff_t a_cs, const float *b, ptrdiff_t ldb, float *c, ptrdiff_t ldc,
+        int accumulate, const float *bias, int relu) {
+    if (m >= CFFNN_PACK_MIN_ROWS && ldb >= CFFNN_PACK_MIN_LDB && n >= 16)
+        cffnn_small_gemm_packed_f(m, n, k, a, a_rs, a_cs, b, ldb, c, ldc, accumulate, bias,
+                                  relu);
+    else
+        cffnn_small_gemm_panels_f(m, n, k, a, a_rs, a_cs, b, ldb, c, ldc, accumulate, NULL,
+                                  bias, relu);
+}
+
 __attribute__((target("avx2,fma")))
 static void cffnn_small_gemm_f(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k,
                                const float *a, ptrdiff_t a_rs, ptrdiff_t a_cs,
                                const float *b, ptrdiff_t ldb, float *c, ptrdiff_t ldc,
                                int accumulate) {
-    if (m >= CFFNN_PACK_MIN_ROWS && ldb >= CFFNN_PACK_MIN_LDB && n >= 16)
-        cffnn_small_gemm_packed_f(m, n, k, a, a_rs, a_cs, b, ldb, c, ldc, accumulate);
-    else
-        cffnn_small_gemm_panels_f(m, n, k, a, a_rs, a_cs, b, ldb, c, ldc, accumulate, NULL);
+    cffnn_small_gemm_epilogue_f(m, n, k, a, a_rs, a_cs, b, ldb, c, ldc, accumulate, NULL, 0);
+}
+
+/* The forward product of a layer, C = A B + b (A row-major, m x k, lda; B = W, k x n,
+ * ldb; C m x n, ldc), then max(C, 0) with relu: bias_activation's bias and ReLU done in
+ * the registers that hold C, instead of two more passes over it (the same arithmetic:
+ * the bias is added to the finished sum, so the same bits). */
+__attribute__((target("avx2,fma")))
+static void cffnn_small_gemm_bias_f(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const float *a,
+                                    ptrdiff_t lda, const float *b, ptrdiff_t ldb, float *c,
+                                    ptrdiff_t ldc, const float *bias, int relu) {
+    cffnn_small_gemm_epilogue_f(m, n, k, a, lda, 1, b, ldb, c, ldc, 0, bias, relu);
 }
 
 /* out (k x n, row stride n) = the transpose of b (n x k, row stride ldb): 8 x 8 blocks
@@ -373,6 +417,13 @@ static inline void cffnn_small_gemm_f(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k,
                                       int accumulate) {
     (void)m; (void)n; (void)k; (void)a; (void)a_rs; (void)a_cs; (void)b; (void)ldb;
     (void)c; (void)ldc; (void)accumulate;
+}
+static inline void cffnn_small_gemm_bias_f(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k,
+                                           const float *a, ptrdiff_t lda, const float *b,
+                                           ptrdiff_t ldb, float *c, ptrdiff_t ldc,
+                                           const float *bias, int relu) {
+    (void)m; (void)n; (void)k; (void)a; (void)lda; (void)b; (void)ldb; (void)c; (void)ldc;
+    (void)bias; (void)relu;
 }
 static inline int cffnn_small_gemm_nt_f(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k,
                                         const float *a, ptrdiff_t lda, const float *b,
