@@ -64,14 +64,16 @@ TASKS = {
 }
 
 
-def cffnn_network(task, X, seed=0):
-    """(net, optimizer) of cffnn for a task, as every cffnn benchmark trains it."""
+def cffnn_network(task, X, seed=0, package=cffnn):
+    """(net, optimizer) of cffnn for a task, as every cffnn benchmark trains it; package:
+    the cffnn package to use (benchmarks/ab_builds.py passes copies of other builds)."""
     n_out = 10 if task["classify"] else 1
-    net = cffnn.Network([X.shape[1], *task["hidden"], n_out], activation=task["activation"],
-                        output="softmax" if task["classify"] else "identity",
-                        random_state=seed)
-    optimizer = (cffnn.Adam(0.001) if task["optimizer"] == "adam"
-                 else cffnn.SGD(0.001, momentum=0.9))
+    net = package.Network([X.shape[1], *task["hidden"], n_out],
+                          activation=task["activation"],
+                          output="softmax" if task["classify"] else "identity",
+                          random_state=seed)
+    optimizer = (package.Adam(0.001) if task["optimizer"] == "adam"
+                 else package.SGD(0.001, momentum=0.9))
     return net, optimizer
 
 
@@ -80,8 +82,8 @@ def predictions(task, output):
     return output.argmax(axis=1) if task["classify"] else output.ravel()
 
 
-def cffnn_epoch(task, X, y, threads, seed=0):
-    net, optimizer = cffnn_network(task, X, seed)
+def cffnn_epoch(task, X, y, threads, seed=0, package=cffnn):
+    net, optimizer = cffnn_network(task, X, seed, package)
     epoch = [0]
 
     def run():
