@@ -2,7 +2,7 @@
 machine's changes of speed hit alike.
 
     python benchmarks/ab_builds.py OLD_SITE NEW_SITE [--tasks regression,digits]
-                                   [--threads 1,2] [--rounds 40]
+                                   [--threads 1,2] [--rounds 40] [--float64]
 
 OLD_SITE and NEW_SITE are directories holding an installed cffnn package each (e.g. the
 site-packages of two virtual environments: `pip install --no-build-isolation .` of the
@@ -85,6 +85,8 @@ def main():
     parser.add_argument("--tasks", default="regression,digits")
     parser.add_argument("--threads", default="1,2")
     parser.add_argument("--rounds", type=int, default=40)
+    parser.add_argument("--float64", action="store_true",
+                        help="float64 data and networks (the tasks are float32 otherwise)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as directory:
         sys.path.insert(0, directory)
@@ -93,6 +95,9 @@ def main():
         for name in args.tasks.split(","):
             task = TASKS[name]
             X, y, _ = task["load"]()
+            if args.float64:
+                X = X.astype("float64")
+                y = y if task["classify"] else y.astype("float64")
             for threads in map(int, args.threads.split(",")):
                 runs = [cffnn_epoch(task, X, y, threads, package=package)
                         for package in packages]
@@ -102,7 +107,7 @@ def main():
                 old, new = paired_epochs(runs, args.rounds, repeats)
                 ratios = [a / b for a, b in zip(old, new)]
                 q1, median, q3 = statistics.quantiles(ratios, n=4)
-                print(f"{name:<11}{threads}t  old {statistics.median(old) * 1e3:9.3f} ms  "
+                print(f"{name:<11}{threads}t {X.dtype}  old {statistics.median(old) * 1e3:9.3f} ms  "
                       f"new {statistics.median(new) * 1e3:9.3f} ms  old/new median "
                       f"{median:.3f} (quartiles {q1:.3f}-{q3:.3f})", flush=True)
 

@@ -741,7 +741,7 @@ cdef bint flush_subnormals = True
 
 
 def set_small_gemm(bint enabled):
-    """Whether small float32 products use include/cffnn/smallgemm.h where the CPU has
+    """Whether small products use include/cffnn/smallgemm.h where the CPU has
     AVX2 and FMA (default True) or BLAS always; returns the previous setting. For
     benchmarks/small_gemm.py, which shows what the kernel saves."""
     global cffnn_small_gemm_enabled

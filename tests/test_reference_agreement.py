@@ -132,19 +132,20 @@ def test_rows_with_zero_inputs_match_reference(dtype, n_in):
                 <= RTOL[np.dtype(dtype)]
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["float32", "float64"])
 @pytest.mark.parametrize("batch", [1, 3, 4, 5, 6, 7, 8, 9, 13, 31, 64])
 @pytest.mark.parametrize("sizes", [[7, 9, 17, 8], [5, 16, 33, 12], [64, 32, 10], [8, 64, 64, 1]],
                          ids=lambda sizes: "-".join(map(str, sizes)))
-def test_small_float32_products_match_reference(sizes, batch):
-    """float32 products of up to 8192 weights and ~1e6 multiply-adds skip BLAS for
+def test_small_products_match_reference(sizes, batch, dtype):
+    """Products of up to 8192 weights and ~1e6 multiply-adds skip BLAS for
     include/cffnn/smallgemm.h on AVX2 machines: tiles of 6 and 4 rows (rows past the
-    batch; the batches cover each choice of tile heights), 16-column tiles (masked
-    columns past the layer's width), the transposed operands of the backward pass and of
-    the weight gradient, and gradient accumulation onto the L2 penalty. Widths here cover
-    each of those edges."""
+    batch; the batches cover each choice of tile heights), tiles of 16 float32 or 8
+    float64 columns (masked columns past the layer's width), the transposed operands of
+    the backward pass and of the weight gradient, and gradient accumulation onto the L2
+    penalty. Widths here cover each of those edges for both types."""
     rng = np.random.default_rng(batch)
     net = network(sizes, activation="tanh", output="softmax" if sizes[-1] > 1 else "identity",
-                  dtype=np.float32, random_state=batch)
+                  dtype=dtype, random_state=batch)
     X = sample_features(net, batch, rng)
     if sizes[-1] > 1:
         Y, Y_matrix = make_targets("softmax", "log_loss", batch, sizes[-1], rng)
@@ -170,22 +171,26 @@ def test_small_float32_products_match_reference(sizes, batch):
     # are 520 bytes apart, so that each full panel of delta is packed first; 200 rows
     # in one k block, on top of the L2 penalty
     ([300, 130, 10], "softmax", 200),
+    # float64: dW[0] in two tasks of 112 rows, over rows of delta 64 doubles (512 bytes)
+    # apart, so that the small product packs its panels of 8 columns
+    ([200, 64, 3], "softmax", 100),
 ])
 # the kernel adds a forward product's bias in its registers (and, for relu, applies the
 # activation there too); gelu keeps A for its derivative, so only its bias is fused
 @pytest.mark.parametrize("activation", ["tanh", "relu", "gelu"])
-def test_small_product_kernel_and_blas_agree(sizes, output, n_rows, activation):
-    """The same float32 network through include/cffnn/smallgemm.h and through BLAS
-    (set_small_gemm(False)): equal to float32 rounding, and the switch is restored."""
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["float32", "float64"])
+def test_small_product_kernel_and_blas_agree(sizes, output, n_rows, activation, dtype):
+    """The same network through include/cffnn/smallgemm.h and through BLAS
+    (set_small_gemm(False)): equal to rounding, and the switch is restored."""
     from cffnn import _kernels
     rng = np.random.default_rng(3)
-    net = network(sizes, activation=activation, output=output, dtype=np.float32,
+    net = network(sizes, activation=activation, output=output, dtype=dtype,
                   random_state=3)
     X = sample_features(net, n_rows, rng)
     if output == "softmax":
         y = rng.integers(0, sizes[-1], n_rows)
     else:
-        y = rng.normal(size=(n_rows, sizes[-1])).astype(np.float32)
+        y = rng.normal(size=(n_rows, sizes[-1])).astype(dtype)
     results = {}
     for enabled in (True, False):
         previous = _kernels.set_small_gemm(enabled)
@@ -195,4 +200,5 @@ def test_small_product_kernel_and_blas_agree(sizes, output, n_rows, activation):
             _kernels.set_small_gemm(previous)
     assert _kernels.set_small_gemm(True) is True
     for kernel, blas in zip(results[True], results[False]):
-        assert rel_err(np.asarray(kernel), np.asarray(blas)) <= 1e-5
+        assert rel_err(np.asarray(kernel), np.asarray(blas)) <= (
+            1e-5 if dtype == np.float32 else 1e-12)

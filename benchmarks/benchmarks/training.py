@@ -65,13 +65,14 @@ TASKS = {
 
 
 def cffnn_network(task, X, seed=0, package=cffnn):
-    """(net, optimizer) of cffnn for a task, as every cffnn benchmark trains it; package:
-    the cffnn package to use (benchmarks/ab_builds.py passes copies of other builds)."""
+    """(net, optimizer) of cffnn for a task, as every cffnn benchmark trains it, in X's
+    dtype; package: the cffnn package to use (benchmarks/ab_builds.py passes copies of
+    other builds)."""
     n_out = 10 if task["classify"] else 1
     net = package.Network([X.shape[1], *task["hidden"], n_out],
                           activation=task["activation"],
                           output="softmax" if task["classify"] else "identity",
-                          random_state=seed)
+                          dtype=X.dtype, random_state=seed)
     optimizer = (package.Adam(0.001) if task["optimizer"] == "adam"
                  else package.SGD(0.001, momentum=0.9))
     return net, optimizer

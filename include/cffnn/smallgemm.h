@@ -1,7 +1,7 @@
 /*
- * cffnn/smallgemm.h: C = A B (or C += A B) for the small float32 GEMMs of small networks,
- * and the forward products of a few rows and the weight gradients of a minibatch of
- * large ones, without BLAS.
+ * cffnn/smallgemm.h: C = A B (or C += A B) for the small GEMMs of small networks, float32
+ * and float64, and in float32 also the forward products of a few rows and the weight
+ * gradients of a minibatch of large ones, without BLAS.
  *
  * Why: a BLAS call packs both operands into its own layout and decides on threads before
  * it multiplies. For the 64x64 layers of a small network at batch 64 that overhead is
@@ -11,14 +11,17 @@
  * (784-256-128-10, blocks of 64 rows) packing W for each block's forward product took 13%
  * of the epoch: that product comes here too (cffnn_medium_gemm_pays), and so do the
  * weight gradients of a minibatch (cffnn_gradient_gemm_pays), for which BLAS packed both
- * operands per task and zeroed C first.
+ * operands per task and zeroed C first. In float64 the small products gain the same way
+ * (dgemm's packing was 18% of a 64-64-10 epoch at batch 200; digits epochs in float64
+ * ran 1.35x faster with this kernel), but those larger products did not (0.84-0.88x of
+ * dgemm in a float64 Fashion-MNIST epoch), so there they stay with BLAS.
  *
- * The kernel: tiles of 6 (or 4) rows x 16 columns of C, held in 12 (or 8) AVX registers,
- * one FMA chain per element in order p = 0..k-1, over blocks of k that keep B's panel in
- * L1 (copied into contiguous scratch first where B's rows are far apart and many tiles
- * read it). Columns past n are masked, rows past m repeat row 0 and are not stored.
+ * The kernel (smallgemm_kernel.h, once per type): tiles of 6 (or 4) rows x 16 float32
+ * (8 float64) columns of C, held in 12 (or 8) AVX registers, one FMA chain per element in
+ * order p = 0..k-1, over blocks of k that keep B's panel in L1 (copied into contiguous
+ * scratch first where B's rows are far apart and many tiles read it). Columns past n are masked, rows past m repeat row 0 and are not stored.
  * A layer's forward product also adds the bias, and applies a ReLU, to C while it is
- * still in registers (cffnn_small_gemm_bias_f), instead of two passes over C afterwards.
+ * still in registers (cffnn_small_gemm_bias_f / _d), instead of two passes over C.
  *
  * Operands: A(r, p) = a[r * a_rs + p * a_cs] for r < m, p < k (so that A may be a row-major
  * matrix, a_rs = lda, a_cs = 1, or the transpose of one, a_rs = 1, a_cs = lda); B row-major
@@ -37,10 +40,10 @@
 
 #include "cffnn/cpu.h"
 
-/* B (k x n floats) must stay in L1/L2 while every tile of rows of A streams over it, and a
+/* B (k x n values) must stay in L1/L2 while every tile of rows of A streams over it, and a
  * bigger product amortises BLAS's packing well enough. Below 8 columns most lanes would
  * be masked off (BLAS's gemv path is faster there). */
-#define CFFNN_SMALL_GEMM_MAX_B 8192          /* floats: 32 KB */
+#define CFFNN_SMALL_GEMM_MAX_B 8192          /* values: 32 KB of floats, 64 KB of doubles */
 #define CFFNN_SMALL_GEMM_MAX_MACS 1048576    /* m * n * k */
 
 static inline int cffnn_small_gemm_fits(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k) {
@@ -82,7 +85,7 @@ static inline int cffnn_gradient_gemm_pays(ptrdiff_t n, ptrdiff_t k) {
  * forward product packing gained 0-6%, and for small networks' products (rows 256 bytes
  * apart or less) it lost 5-15%, so those stay unpacked. */
 #define CFFNN_PACK_MIN_ROWS 96     /* rows of C (16 tiles) */
-#define CFFNN_PACK_MIN_LDB 128     /* B's row stride, in floats: 512 bytes */
+#define CFFNN_PACK_MIN_ROW_BYTES 512   /* B's row stride: 128 floats, 64 doubles */
 
 #define CFFNN_K_BLOCK 256      /* values of p per pass over a panel of B (16 KB) */
 #define CFFNN_PREFETCH_ROWS 16 /* how far ahead in B (rows of it) a tile asks for data */
@@ -99,97 +102,13 @@ static inline int cffnn_small_gemm_available(void) {
     return cffnn_small_gemm_enabled && cffnn_has_avx2_fma();
 }
 
-/* One row of a tile at one p: C[r, :] += A[r, p] B[p, :], as two registers of 8 columns */
+/* One row of a tile at one p: C[r, :] += A[r, p] B[p, :], as two registers of columns */
 #define CFFNN_TILE_ROW(a_row, c_lo, c_hi)                                                 \
     do {                                                                                  \
-        const __m256 x = _mm256_broadcast_ss((a_row) + p * a_cs);                         \
-        c_lo = _mm256_fmadd_ps(x, b_lo, c_lo);                                            \
-        c_hi = _mm256_fmadd_ps(x, b_hi, c_hi);                                            \
+        const CFFNN_SG_V x = CFFNN_SG_BROADCAST((a_row) + p * a_cs);                      \
+        c_lo = CFFNN_SG_FMADD(x, b_lo, c_lo);                                             \
+        c_hi = CFFNN_SG_FMADD(x, b_hi, c_hi);                                             \
     } while (0)
-
-/* One tile: `height` (4 or 6, a constant where it is called) rows of C, of which rows
- * [0, rows) are real, x columns [0, 16), masked by mask_lo / mask_hi, over k values of p:
- * C[r, :] = c0[r, :] + sum_p A[r, p] B[p, :], one FMA chain per element in order of p,
- * starting from c0 = C itself (from_c) or 0. Rows past `rows` repeat row 0 and are not
- * stored. The epilogue, on the last k block of a forward product: bias (NULL: none, else
- * this tile's 16 columns of it) is added to each row before the store, and with relu
- * the result then becomes max(C, 0) (0 for NaN, +0 for -0: as bias_activation's
- * "z if z > 0 else 0"). */
-__attribute__((target("avx2,fma"), always_inline))
-static inline void cffnn_small_gemm_tile_f(
-        int height, int rows, ptrdiff_t k, const float *a, ptrdiff_t a_rs, ptrdiff_t a_cs,
-        const float *b, ptrdiff_t ldb, float *c, ptrdiff_t ldc, int full,
-        __m256i mask_lo, __m256i mask_hi, int from_c, const float *bias, int relu) {
-    const float *a0 = a, *a1 = a + (rows > 1 ? a_rs : 0), *a2 = a + (rows > 2 ? 2 * a_rs : 0);
-    const float *a3 = a + (rows > 3 ? 3 * a_rs : 0), *a4 = a + (rows > 4 ? 4 * a_rs : 0);
-    const float *a5 = a + (rows > 5 ? 5 * a_rs : 0);
-    __m256 tile[6][2];
-    for (int r = 0; r < height; r++) {
-        const float *c_row = c + (r < rows ? r : 0) * ldc;
-        if (!from_c) {
-            tile[r][0] = tile[r][1] = _mm256_setzero_ps();
-        } else if (full) {
-            tile[r][0] = _mm256_loadu_ps(c_row);
-            tile[r][1] = _mm256_loadu_ps(c_row + 8);
-        } else {
-            tile[r][0] = _mm256_maskload_ps(c_row, mask_lo);
-            tile[r][1] = _mm256_maskload_ps(c_row + 8, mask_hi);
-        }
-    }
-    if (height < 6)
-        tile[4][0] = tile[4][1] = tile[5][0] = tile[5][1] = _mm256_setzero_ps();  /* unused */
-    __m256 c00 = tile[0][0], c01 = tile[0][1], c10 = tile[1][0], c11 = tile[1][1];
-    __m256 c20 = tile[2][0], c21 = tile[2][1], c30 = tile[3][0], c31 = tile[3][1];
-    __m256 c40 = tile[4][0], c41 = tile[4][1], c50 = tile[5][0], c51 = tile[5][1];
-    for (ptrdiff_t p = 0; p < k; p++) {
-        const float *b_row = b + p * ldb;
-        /* B's rows are ldb apart: ask for one CFFNN_PREFETCH_ROWS rows ahead, as the first
-         * tile of a k block reads them from L2 or L3 (the others find them in L1) */
-        _mm_prefetch((const char *)(b_row + CFFNN_PREFETCH_ROWS * ldb), _MM_HINT_T0);
-        __m256 b_lo, b_hi;
-        if (full) {
-            b_lo = _mm256_loadu_ps(b_row);
-            b_hi = _mm256_loadu_ps(b_row + 8);
-        } else {
-            b_lo = _mm256_maskload_ps(b_row, mask_lo);
-            b_hi = _mm256_maskload_ps(b_row + 8, mask_hi);
-        }
-        CFFNN_TILE_ROW(a0, c00, c01);
-        CFFNN_TILE_ROW(a1, c10, c11);
-        CFFNN_TILE_ROW(a2, c20, c21);
-        CFFNN_TILE_ROW(a3, c30, c31);
-        if (height > 4) {
-            CFFNN_TILE_ROW(a4, c40, c41);
-            CFFNN_TILE_ROW(a5, c50, c51);
-        }
-    }
-    __m256 result[6][2] = {{c00, c01}, {c10, c11}, {c20, c21}, {c30, c31}, {c40, c41},
-                           {c50, c51}};
-    if (bias != NULL) {
-        const __m256 bias_lo = full ? _mm256_loadu_ps(bias) : _mm256_maskload_ps(bias, mask_lo);
-        const __m256 bias_hi = full ? _mm256_loadu_ps(bias + 8)
-                                    : _mm256_maskload_ps(bias + 8, mask_hi);
-        for (int r = 0; r < height; r++) {
-            result[r][0] = _mm256_add_ps(result[r][0], bias_lo);
-            result[r][1] = _mm256_add_ps(result[r][1], bias_hi);
-        }
-    }
-    if (relu)
-        for (int r = 0; r < height; r++) {
-            result[r][0] = _mm256_max_ps(result[r][0], _mm256_setzero_ps());
-            result[r][1] = _mm256_max_ps(result[r][1], _mm256_setzero_ps());
-        }
-    for (int r = 0; r < rows; r++) {
-        float *c_row = c + r * ldc;
-        if (full) {
-            _mm256_storeu_ps(c_row, result[r][0]);
-            _mm256_storeu_ps(c_row + 8, result[r][1]);
-        } else {
-            _mm256_maskstore_ps(c_row, mask_lo, result[r][0]);
-            _mm256_maskstore_ps(c_row + 8, mask_hi, result[r][1]);
-        }
-    }
-}
 
 /* Rows of the next tile when `left` rows of C remain: 6 (12 accumulators: fewer loads of
  * B per FMA), but 4 where tiles of 6 would leave rows unused: 7 = 4 + 3, 8 = 4 + 4. */
@@ -197,121 +116,80 @@ static inline int cffnn_tile_height(ptrdiff_t left) {
     return left <= 4 || left == 7 || left == 8 ? 4 : 6;
 }
 
-/* The tiles of rows of one k block of one column panel (full: all 16 columns real). */
-__attribute__((target("avx2,fma"), always_inline))
-static inline void cffnn_small_gemm_panel_f(
-        ptrdiff_t m, ptrdiff_t k, const float *a, ptrdiff_t a_rs, ptrdiff_t a_cs,
-        const float *b, ptrdiff_t ldb, float *c, ptrdiff_t ldc, int full,
-        __m256i mask_lo, __m256i mask_hi, int from_c, const float *bias, int relu) {
-    for (ptrdiff_t i = 0; i < m;) {
-        int height = cffnn_tile_height(m - i);
-        int rows = m - i < height ? (int)(m - i) : height;
-        if (height == 6)
-            cffnn_small_gemm_tile_f(6, rows, k, a + i * a_rs, a_rs, a_cs, b, ldb, c + i * ldc,
-                                    ldc, full, mask_lo, mask_hi, from_c, bias, relu);
-        else
-            cffnn_small_gemm_tile_f(4, rows, k, a + i * a_rs, a_rs, a_cs, b, ldb, c + i * ldc,
-                                    ldc, full, mask_lo, mask_hi, from_c, bias, relu);
-        i += rows;
-    }
-}
+/* The kernel, for float (8 lanes a register, panels of 16 columns) and double (4 lanes,
+ * panels of 8): cffnn_small_gemm_f / _d, cffnn_small_gemm_bias_f / _d and their parts. */
+#define CFFNN_SG_CAT2(name, suffix) name##_##suffix
+#define CFFNN_SG_CAT(name, suffix) CFFNN_SG_CAT2(name, suffix)
+#define CFFNN_SG(name) CFFNN_SG_CAT(name, CFFNN_SG_SUFFIX)
 
-/* packed (block x 16, contiguous) = the k block of B's 16-column panel at b */
-__attribute__((target("avx2,fma")))
-static inline void cffnn_pack_panel_f(ptrdiff_t block, const float *b, ptrdiff_t ldb,
-                                      float *packed) {
-    for (ptrdiff_t p = 0; p < block; p++) {
-        _mm256_store_ps(packed + 16 * p, _mm256_loadu_ps(b + p * ldb));
-        _mm256_store_ps(packed + 16 * p + 8, _mm256_loadu_ps(b + p * ldb + 8));
-    }
-}
+#define CFFNN_SG_SUFFIX f
+#define CFFNN_SG_T float
+#define CFFNN_SG_V __m256
+#define CFFNN_SG_LANES 8
+#define CFFNN_SG_LOADU _mm256_loadu_ps
+#define CFFNN_SG_STOREU _mm256_storeu_ps
+#define CFFNN_SG_STORE _mm256_store_ps
+#define CFFNN_SG_MASKLOAD _mm256_maskload_ps
+#define CFFNN_SG_MASKSTORE _mm256_maskstore_ps
+#define CFFNN_SG_BROADCAST _mm256_broadcast_ss
+#define CFFNN_SG_FMADD _mm256_fmadd_ps
+#define CFFNN_SG_ADD _mm256_add_ps
+#define CFFNN_SG_MAX _mm256_max_ps
+#define CFFNN_SG_ZERO _mm256_setzero_ps
+#define CFFNN_SG_LANES_BELOW(count)                                                       \
+    _mm256_cmpgt_epi32(_mm256_set1_epi32((int)(count)),                                   \
+                       _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7))
+#define CFFNN_SG_PANEL (2 * CFFNN_SG_LANES)
+#include "cffnn/smallgemm_kernel.h"
+#undef CFFNN_SG_SUFFIX
+#undef CFFNN_SG_T
+#undef CFFNN_SG_V
+#undef CFFNN_SG_LANES
+#undef CFFNN_SG_LOADU
+#undef CFFNN_SG_STOREU
+#undef CFFNN_SG_STORE
+#undef CFFNN_SG_MASKLOAD
+#undef CFFNN_SG_MASKSTORE
+#undef CFFNN_SG_BROADCAST
+#undef CFFNN_SG_FMADD
+#undef CFFNN_SG_ADD
+#undef CFFNN_SG_MAX
+#undef CFFNN_SG_ZERO
+#undef CFFNN_SG_LANES_BELOW
 
-/* cffnn_small_gemm_f's loops over column panels and k blocks; packed: NULL, or 16 KB of
- * scratch into which each full panel's k block is first copied; bias and relu: the
- * epilogue of the last k block (cffnn_small_gemm_tile_f). */
-__attribute__((target("avx2,fma"), always_inline))
-static inline void cffnn_small_gemm_panels_f(
-        ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const float *a, ptrdiff_t a_rs,
-        ptrdiff_t a_cs, const float *b, ptrdiff_t ldb, float *c, ptrdiff_t ldc,
-        int accumulate, float *packed, const float *bias, int relu) {
-    for (ptrdiff_t j = 0; j < n; j += 16) {
-        ptrdiff_t width = n - j < 16 ? n - j : 16;
-        /* lane l of the low (high) half is on when column j + l (j + 8 + l) is < n */
-        __m256i lanes = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-        __m256i mask_lo = _mm256_cmpgt_epi32(_mm256_set1_epi32((int)width), lanes);
-        __m256i mask_hi = _mm256_cmpgt_epi32(_mm256_set1_epi32((int)width - 8), lanes);
-        ptrdiff_t p0 = 0;
-        do {   /* (once when k = 0: C = 0, or C unchanged) */
-            ptrdiff_t block = k - p0 < CFFNN_K_BLOCK ? k - p0 : CFFNN_K_BLOCK;
-            int from_c = accumulate || p0 > 0, last = p0 + block == k;
-            const float *a_block = a + p0 * a_cs, *b_block = b + p0 * ldb + j;
-            const float *bias_j = last && bias != NULL ? bias + j : NULL;
-            int relu_here = last && relu;
-            if (width == 16 && packed != NULL) {
-                cffnn_pack_panel_f(block, b_block, ldb, packed);
-                cffnn_small_gemm_panel_f(m, block, a_block, a_rs, a_cs, packed, 16, c + j,
-                                         ldc, 1, mask_lo, mask_hi, from_c, bias_j, relu_here);
-            } else if (width == 16) {
-                cffnn_small_gemm_panel_f(m, block, a_block, a_rs, a_cs, b_block, ldb, c + j,
-                                         ldc, 1, mask_lo, mask_hi, from_c, bias_j, relu_here);
-            } else {
-                cffnn_small_gemm_panel_f(m, block, a_block, a_rs, a_cs, b_block, ldb, c + j,
-                                         ldc, 0, mask_lo, mask_hi, from_c, bias_j, relu_here);
-            }
-            p0 += block;
-        } while (p0 < k);
-    }
-}
-
-/* The packed variant, with its scratch on its own stack frame (not in the frames of the
- * small products, which are most calls). */
-__attribute__((target("avx2,fma"), noinline))
-static void cffnn_small_gemm_packed_f(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k,
-                                      const float *a, ptrdiff_t a_rs, ptrdiff_t a_cs,
-                                      const float *b, ptrdiff_t ldb, float *c, ptrdiff_t ldc,
-                                      int accumulate, const float *bias, int relu) {
-    float packed[CFFNN_K_BLOCK * 16] __attribute__((aligned(32)));
-    cffnn_small_gemm_panels_f(m, n, k, a, a_rs, a_cs, b, ldb, c, ldc, accumulate, packed,
-                              bias, relu);
-}
-
-/* C = A B (accumulate = 0) or C += A B (accumulate = 1); see the top of this file.
- * Column panels of 16, then k in blocks of CFFNN_K_BLOCK (the panel's slice of B, 16 KB,
- * stays in L1 while every tile of rows passes over it; packed first where its rows are
- * far apart), then tiles of rows. Each element is one FMA chain in order p = 0..k-1,
- * continued from block to block through C, so neither the blocking, the packing nor the
- * tiles change a result. */
-__attribute__((target("avx2,fma"), always_inline))
-static inline void cffnn_small_gemm_epilogue_f(
-        ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const float *a, ptrdiff_t a_rs,
-        ptrdiff_t a_cs, const float *b, ptrdiff_t ldb, float *c, ptrdiff_t ldc,
-        int accumulate, const float *bias, int relu) {
-    if (m >= CFFNN_PACK_MIN_ROWS && ldb >= CFFNN_PACK_MIN_LDB && n >= 16)
-        cffnn_small_gemm_packed_f(m, n, k, a, a_rs, a_cs, b, ldb, c, ldc, accumulate, bias,
-                                  relu);
-    else
-        cffnn_small_gemm_panels_f(m, n, k, a, a_rs, a_cs, b, ldb, c, ldc, accumulate, NULL,
-                                  bias, relu);
-}
-
-__attribute__((target("avx2,fma")))
-static void cffnn_small_gemm_f(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k,
-                               const float *a, ptrdiff_t a_rs, ptrdiff_t a_cs,
-                               const float *b, ptrdiff_t ldb, float *c, ptrdiff_t ldc,
-                               int accumulate) {
-    cffnn_small_gemm_epilogue_f(m, n, k, a, a_rs, a_cs, b, ldb, c, ldc, accumulate, NULL, 0);
-}
-
-/* The forward product of a layer, C = A B + b (A row-major, m x k, lda; B = W, k x n,
- * ldb; C m x n, ldc), then max(C, 0) with relu: bias_activation's bias and ReLU done in
- * the registers that hold C, instead of two more passes over it (the same arithmetic:
- * the bias is added to the finished sum, so the same bits). */
-__attribute__((target("avx2,fma")))
-static void cffnn_small_gemm_bias_f(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const float *a,
-                                    ptrdiff_t lda, const float *b, ptrdiff_t ldb, float *c,
-                                    ptrdiff_t ldc, const float *bias, int relu) {
-    cffnn_small_gemm_epilogue_f(m, n, k, a, lda, 1, b, ldb, c, ldc, 0, bias, relu);
-}
+#define CFFNN_SG_SUFFIX d
+#define CFFNN_SG_T double
+#define CFFNN_SG_V __m256d
+#define CFFNN_SG_LANES 4
+#define CFFNN_SG_LOADU _mm256_loadu_pd
+#define CFFNN_SG_STOREU _mm256_storeu_pd
+#define CFFNN_SG_STORE _mm256_store_pd
+#define CFFNN_SG_MASKLOAD _mm256_maskload_pd
+#define CFFNN_SG_MASKSTORE _mm256_maskstore_pd
+#define CFFNN_SG_BROADCAST _mm256_broadcast_sd
+#define CFFNN_SG_FMADD _mm256_fmadd_pd
+#define CFFNN_SG_ADD _mm256_add_pd
+#define CFFNN_SG_MAX _mm256_max_pd
+#define CFFNN_SG_ZERO _mm256_setzero_pd
+#define CFFNN_SG_LANES_BELOW(count)                                                       \
+    _mm256_cmpgt_epi64(_mm256_set1_epi64x((long long)(count)), _mm256_setr_epi64x(0, 1, 2, 3))
+#include "cffnn/smallgemm_kernel.h"
+#undef CFFNN_SG_SUFFIX
+#undef CFFNN_SG_T
+#undef CFFNN_SG_V
+#undef CFFNN_SG_LANES
+#undef CFFNN_SG_LOADU
+#undef CFFNN_SG_STOREU
+#undef CFFNN_SG_STORE
+#undef CFFNN_SG_MASKLOAD
+#undef CFFNN_SG_MASKSTORE
+#undef CFFNN_SG_BROADCAST
+#undef CFFNN_SG_FMADD
+#undef CFFNN_SG_ADD
+#undef CFFNN_SG_MAX
+#undef CFFNN_SG_ZERO
+#undef CFFNN_SG_LANES_BELOW
+#undef CFFNN_SG_PANEL
 
 /* out (k x n, row stride n) = the transpose of b (n x k, row stride ldb): 8 x 8 blocks
  * through registers (unpack, shuffle, permute: the usual AVX transpose), the edges one
@@ -353,22 +231,35 @@ static void cffnn_transpose_f(ptrdiff_t n, ptrdiff_t k, const float *b, ptrdiff_
             out[p * n + i] = b[i * ldb + p];
 }
 
+/* The same for doubles, one value at a time (4 x 4 blocks through registers would be the
+ * float loop's twin; small double networks have not needed it yet). */
+static void cffnn_transpose_d(ptrdiff_t n, ptrdiff_t k, const double *b, ptrdiff_t ldb,
+                              double *out) {
+    for (ptrdiff_t i = 0; i < n; i++)
+        for (ptrdiff_t p = 0; p < k; p++)
+            out[p * n + i] = b[i * ldb + p];
+}
+
 /* C = A B^T (accumulate = 0) or C += A B^T, A row-major (m x k, lda), B row-major
  * (n x k, ldb): B^T is first copied into a heap buffer (n * k <= CFFNN_SMALL_GEMM_MAX_B
- * floats; not the stack, which a caller's thread may have small), so that the kernel
+ * values; not the stack, which a caller's thread may have small), so that the kernel
  * reads rows of it. Returns 0, having done nothing, if that buffer cannot be had. */
-__attribute__((target("avx2,fma")))
-static int cffnn_small_gemm_nt_f(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k,
-                                 const float *a, ptrdiff_t lda, const float *b,
-                                 ptrdiff_t ldb, float *c, ptrdiff_t ldc, int accumulate) {
-    float *b_transposed = (float *)malloc((size_t)(n * k) * sizeof(float));
-    if (b_transposed == NULL)
-        return 0;
-    cffnn_transpose_f(n, k, b, ldb, b_transposed);
-    cffnn_small_gemm_f(m, n, k, a, lda, 1, b_transposed, n, c, ldc, accumulate);
-    free(b_transposed);
-    return 1;
+#define CFFNN_DEFINE_SMALL_GEMM_NT(SUFFIX, T)                                            \
+__attribute__((target("avx2,fma")))                                                     \
+static int cffnn_small_gemm_nt_##SUFFIX(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k,          \
+                                        const T *a, ptrdiff_t lda, const T *b,          \
+                                        ptrdiff_t ldb, T *c, ptrdiff_t ldc,             \
+                                        int accumulate) {                               \
+    T *b_transposed = (T *)malloc((size_t)(n * k) * sizeof(T));                          \
+    if (b_transposed == NULL)                                                           \
+        return 0;                                                                       \
+    cffnn_transpose_##SUFFIX(n, k, b, ldb, b_transposed);                               \
+    cffnn_small_gemm_##SUFFIX(m, n, k, a, lda, 1, b_transposed, n, c, ldc, accumulate); \
+    free(b_transposed);                                                                 \
+    return 1;                                                                           \
 }
+CFFNN_DEFINE_SMALL_GEMM_NT(f, float)
+CFFNN_DEFINE_SMALL_GEMM_NT(d, double)
 
 /* c[i] = A[i, :] . b (accumulate = 0) or c[i] += A[i, :] . b for i < m, A row-major
  * (m x k, lda), b and c contiguous: the forward product of a one-output layer, which the
@@ -411,28 +302,31 @@ static void cffnn_small_gemv_f(ptrdiff_t m, ptrdiff_t k, const float *a, ptrdiff
 #else  /* no AVX2 build: BLAS everywhere */
 
 static inline int cffnn_small_gemm_available(void) { (void)cffnn_small_gemm_enabled; return 0; }
-static inline void cffnn_small_gemm_f(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k,
-                                      const float *a, ptrdiff_t a_rs, ptrdiff_t a_cs,
-                                      const float *b, ptrdiff_t ldb, float *c, ptrdiff_t ldc,
-                                      int accumulate) {
-    (void)m; (void)n; (void)k; (void)a; (void)a_rs; (void)a_cs; (void)b; (void)ldb;
-    (void)c; (void)ldc; (void)accumulate;
+#define CFFNN_DEFINE_SMALL_GEMM_STUBS(SUFFIX, T)                                         \
+static inline void cffnn_small_gemm_##SUFFIX(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k,     \
+                                             const T *a, ptrdiff_t a_rs, ptrdiff_t a_cs, \
+                                             const T *b, ptrdiff_t ldb, T *c,           \
+                                             ptrdiff_t ldc, int accumulate) {           \
+    (void)m; (void)n; (void)k; (void)a; (void)a_rs; (void)a_cs; (void)b; (void)ldb;     \
+    (void)c; (void)ldc; (void)accumulate;                                               \
+}                                                                                       \
+static inline void cffnn_small_gemm_bias_##SUFFIX(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, \
+                                                  const T *a, ptrdiff_t lda, const T *b, \
+                                                  ptrdiff_t ldb, T *c, ptrdiff_t ldc,   \
+                                                  const T *bias, int relu) {            \
+    (void)m; (void)n; (void)k; (void)a; (void)lda; (void)b; (void)ldb; (void)c;         \
+    (void)ldc; (void)bias; (void)relu;                                                  \
+}                                                                                       \
+static inline int cffnn_small_gemm_nt_##SUFFIX(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k,   \
+                                               const T *a, ptrdiff_t lda, const T *b,   \
+                                               ptrdiff_t ldb, T *c, ptrdiff_t ldc,      \
+                                               int accumulate) {                        \
+    (void)m; (void)n; (void)k; (void)a; (void)lda; (void)b; (void)ldb; (void)c;         \
+    (void)ldc; (void)accumulate;                                                        \
+    return 0;                                                                           \
 }
-static inline void cffnn_small_gemm_bias_f(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k,
-                                           const float *a, ptrdiff_t lda, const float *b,
-                                           ptrdiff_t ldb, float *c, ptrdiff_t ldc,
-                                           const float *bias, int relu) {
-    (void)m; (void)n; (void)k; (void)a; (void)lda; (void)b; (void)ldb; (void)c; (void)ldc;
-    (void)bias; (void)relu;
-}
-static inline int cffnn_small_gemm_nt_f(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k,
-                                        const float *a, ptrdiff_t lda, const float *b,
-                                        ptrdiff_t ldb, float *c, ptrdiff_t ldc,
-                                        int accumulate) {
-    (void)m; (void)n; (void)k; (void)a; (void)lda; (void)b; (void)ldb; (void)c; (void)ldc;
-    (void)accumulate;
-    return 0;
-}
+CFFNN_DEFINE_SMALL_GEMM_STUBS(f, float)
+CFFNN_DEFINE_SMALL_GEMM_STUBS(d, double)
 static inline void cffnn_small_gemv_f(ptrdiff_t m, ptrdiff_t k, const float *a,
                                       ptrdiff_t lda, const float *b, float *c,
                                       int accumulate) {

@@ -1,0 +1,225 @@
+/*
+ * cffnn/smallgemm_kernel.h: the kernel of cffnn/smallgemm.h, written once for both element
+ * types. smallgemm.h includes this file twice, defining first for float, then for double:
+ *
+ *   CFFNN_SG_T, CFFNN_SG_V           the element and its AVX register (__m256 / __m256d)
+ *   CFFNN_SG_LANES, CFFNN_SG_PANEL   elements a register (8 / 4), columns a panel (2 x that)
+ *   CFFNN_SG(name)                   name with the type's suffix (_f / _d)
+ *   CFFNN_SG_LOADU, _STOREU, _STORE, _MASKLOAD, _MASKSTORE, _BROADCAST, _FMADD, _ADD,
+ *   _MAX, _ZERO                      the type's intrinsics
+ *   CFFNN_SG_LANES_BELOW(count)      a mask of the lanes l < count
+ *
+ * and undefines them after. No include guard, on purpose. See smallgemm.h for the design.
+ */
+
+/* One tile: `height` (4 or 6, a constant where it is called) rows of C, of which rows
+ * [0, rows) are real, x columns [0, CFFNN_SG_PANEL), masked by mask_lo / mask_hi, over k
+ * values of p:
+ * C[r, :] = c0[r, :] + sum_p A[r, p] B[p, :], one FMA chain per element in order of p,
+ * starting from c0 = C itself (from_c) or 0. Rows past `rows` repeat row 0 and are not
+ * stored. The epilogue, on the last k block of a forward product: bias (NULL: none, else
+ * this tile's columns of it) is added to each row before the store, and with relu
+ * the result then becomes max(C, 0) (0 for NaN, +0 for -0: as bias_activation's
+ * "z if z > 0 else 0"). */
+__attribute__((target("avx2,fma"), always_inline))
+static inline void CFFNN_SG(cffnn_small_gemm_tile)(
+        int height, int rows, ptrdiff_t k, const CFFNN_SG_T *a, ptrdiff_t a_rs,
+        ptrdiff_t a_cs, const CFFNN_SG_T *b, ptrdiff_t ldb, CFFNN_SG_T *c, ptrdiff_t ldc,
+        int full, __m256i mask_lo, __m256i mask_hi, int from_c, const CFFNN_SG_T *bias,
+        int relu) {
+    const CFFNN_SG_T *a0 = a, *a1 = a + (rows > 1 ? a_rs : 0);
+    const CFFNN_SG_T *a2 = a + (rows > 2 ? 2 * a_rs : 0), *a3 = a + (rows > 3 ? 3 * a_rs : 0);
+    const CFFNN_SG_T *a4 = a + (rows > 4 ? 4 * a_rs : 0), *a5 = a + (rows > 5 ? 5 * a_rs : 0);
+    CFFNN_SG_V tile[6][2];
+    for (int r = 0; r < height; r++) {
+        const CFFNN_SG_T *c_row = c + (r < rows ? r : 0) * ldc;
+        if (!from_c) {
+            tile[r][0] = tile[r][1] = CFFNN_SG_ZERO();
+        } else if (full) {
+            tile[r][0] = CFFNN_SG_LOADU(c_row);
+            tile[r][1] = CFFNN_SG_LOADU(c_row + CFFNN_SG_LANES);
+        } else {
+            tile[r][0] = CFFNN_SG_MASKLOAD(c_row, mask_lo);
+            tile[r][1] = CFFNN_SG_MASKLOAD(c_row + CFFNN_SG_LANES, mask_hi);
+        }
+    }
+    if (height < 6)
+        tile[4][0] = tile[4][1] = tile[5][0] = tile[5][1] = CFFNN_SG_ZERO();  /* unused */
+    CFFNN_SG_V c00 = tile[0][0], c01 = tile[0][1], c10 = tile[1][0], c11 = tile[1][1];
+    CFFNN_SG_V c20 = tile[2][0], c21 = tile[2][1], c30 = tile[3][0], c31 = tile[3][1];
+    CFFNN_SG_V c40 = tile[4][0], c41 = tile[4][1], c50 = tile[5][0], c51 = tile[5][1];
+    for (ptrdiff_t p = 0; p < k; p++) {
+        const CFFNN_SG_T *b_row = b + p * ldb;
+        /* B's rows are ldb apart: ask for one CFFNN_PREFETCH_ROWS rows ahead, as the first
+         * tile of a k block reads them from L2 or L3 (the others find them in L1) */
+        _mm_prefetch((const char *)(b_row + CFFNN_PREFETCH_ROWS * ldb), _MM_HINT_T0);
+        CFFNN_SG_V b_lo, b_hi;
+        if (full) {
+            b_lo = CFFNN_SG_LOADU(b_row);
+            b_hi = CFFNN_SG_LOADU(b_row + CFFNN_SG_LANES);
+        } else {
+            b_lo = CFFNN_SG_MASKLOAD(b_row, mask_lo);
+            b_hi = CFFNN_SG_MASKLOAD(b_row + CFFNN_SG_LANES, mask_hi);
+        }
+        CFFNN_TILE_ROW(a0, c00, c01);
+        CFFNN_TILE_ROW(a1, c10, c11);
+        CFFNN_TILE_ROW(a2, c20, c21);
+        CFFNN_TILE_ROW(a3, c30, c31);
+        if (height > 4) {
+            CFFNN_TILE_ROW(a4, c40, c41);
+            CFFNN_TILE_ROW(a5, c50, c51);
+        }
+    }
+    CFFNN_SG_V result[6][2] = {{c00, c01}, {c10, c11}, {c20, c21}, {c30, c31}, {c40, c41},
+                           {c50, c51}};
+    if (bias != NULL) {
+        const CFFNN_SG_V bias_lo = full ? CFFNN_SG_LOADU(bias)
+                                        : CFFNN_SG_MASKLOAD(bias, mask_lo);
+        const CFFNN_SG_V bias_hi = full ? CFFNN_SG_LOADU(bias + CFFNN_SG_LANES)
+                                    : CFFNN_SG_MASKLOAD(bias + CFFNN_SG_LANES, mask_hi);
+        for (int r = 0; r < height; r++) {
+            result[r][0] = CFFNN_SG_ADD(result[r][0], bias_lo);
+            result[r][1] = CFFNN_SG_ADD(result[r][1], bias_hi);
+        }
+    }
+    if (relu)
+        for (int r = 0; r < height; r++) {
+            result[r][0] = CFFNN_SG_MAX(result[r][0], CFFNN_SG_ZERO());
+            result[r][1] = CFFNN_SG_MAX(result[r][1], CFFNN_SG_ZERO());
+        }
+    for (int r = 0; r < rows; r++) {
+        CFFNN_SG_T *c_row = c + r * ldc;
+        if (full) {
+            CFFNN_SG_STOREU(c_row, result[r][0]);
+            CFFNN_SG_STOREU(c_row + CFFNN_SG_LANES, result[r][1]);
+        } else {
+            CFFNN_SG_MASKSTORE(c_row, mask_lo, result[r][0]);
+            CFFNN_SG_MASKSTORE(c_row + CFFNN_SG_LANES, mask_hi, result[r][1]);
+        }
+    }
+}
+
+/* The tiles of rows of one k block of one column panel (full: all its columns real). */
+__attribute__((target("avx2,fma"), always_inline))
+static inline void CFFNN_SG(cffnn_small_gemm_panel)(
+        ptrdiff_t m, ptrdiff_t k, const CFFNN_SG_T *a, ptrdiff_t a_rs, ptrdiff_t a_cs,
+        const CFFNN_SG_T *b, ptrdiff_t ldb, CFFNN_SG_T *c, ptrdiff_t ldc, int full,
+        __m256i mask_lo, __m256i mask_hi, int from_c, const CFFNN_SG_T *bias, int relu) {
+    for (ptrdiff_t i = 0; i < m;) {
+        int height = cffnn_tile_height(m - i);
+        int rows = m - i < height ? (int)(m - i) : height;
+        if (height == 6)
+            CFFNN_SG(cffnn_small_gemm_tile)(6, rows, k, a + i * a_rs, a_rs, a_cs, b, ldb,
+                                            c + i * ldc, ldc, full, mask_lo, mask_hi, from_c,
+                                            bias, relu);
+        else
+            CFFNN_SG(cffnn_small_gemm_tile)(4, rows, k, a + i * a_rs, a_rs, a_cs, b, ldb,
+                                            c + i * ldc, ldc, full, mask_lo, mask_hi, from_c,
+                                            bias, relu);
+        i += rows;
+    }
+}
+
+/* packed (block x CFFNN_SG_PANEL, contiguous) = the k block of B's column panel at b */
+__attribute__((target("avx2,fma")))
+static inline void CFFNN_SG(cffnn_pack_panel)(ptrdiff_t block, const CFFNN_SG_T *b,
+                                              ptrdiff_t ldb, CFFNN_SG_T *packed) {
+    for (ptrdiff_t p = 0; p < block; p++) {
+        CFFNN_SG_STORE(packed + CFFNN_SG_PANEL * p, CFFNN_SG_LOADU(b + p * ldb));
+        CFFNN_SG_STORE(packed + CFFNN_SG_PANEL * p + CFFNN_SG_LANES,
+                       CFFNN_SG_LOADU(b + p * ldb + CFFNN_SG_LANES));
+    }
+}
+
+/* cffnn_small_gemm's loops over column panels and k blocks; packed: NULL, or 16 KB of
+ * scratch into which each full panel's k block is first copied; bias and relu: the
+ * epilogue of the last k block (cffnn_small_gemm_tile). */
+__attribute__((target("avx2,fma"), always_inline))
+static inline void CFFNN_SG(cffnn_small_gemm_panels)(
+        ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const CFFNN_SG_T *a, ptrdiff_t a_rs,
+        ptrdiff_t a_cs, const CFFNN_SG_T *b, ptrdiff_t ldb, CFFNN_SG_T *c, ptrdiff_t ldc,
+        int accumulate, CFFNN_SG_T *packed, const CFFNN_SG_T *bias, int relu) {
+    for (ptrdiff_t j = 0; j < n; j += CFFNN_SG_PANEL) {
+        ptrdiff_t width = n - j < CFFNN_SG_PANEL ? n - j : CFFNN_SG_PANEL;
+        /* lane l of the low (high) register is on when column j + l (j + LANES + l) < n */
+        __m256i mask_lo = CFFNN_SG_LANES_BELOW(width);
+        __m256i mask_hi = CFFNN_SG_LANES_BELOW(width - CFFNN_SG_LANES);
+        ptrdiff_t p0 = 0;
+        do {   /* (once when k = 0: C = 0, or C unchanged) */
+            ptrdiff_t block = k - p0 < CFFNN_K_BLOCK ? k - p0 : CFFNN_K_BLOCK;
+            int from_c = accumulate || p0 > 0, last = p0 + block == k;
+            const CFFNN_SG_T *a_block = a + p0 * a_cs, *b_block = b + p0 * ldb + j;
+            const CFFNN_SG_T *bias_j = last && bias != NULL ? bias + j : NULL;
+            int relu_here = last && relu;
+            if (width == CFFNN_SG_PANEL && packed != NULL) {
+                CFFNN_SG(cffnn_pack_panel)(block, b_block, ldb, packed);
+                CFFNN_SG(cffnn_small_gemm_panel)(m, block, a_block, a_rs, a_cs, packed,
+                                                 CFFNN_SG_PANEL, c + j, ldc, 1, mask_lo,
+                                                 mask_hi, from_c, bias_j, relu_here);
+            } else if (width == CFFNN_SG_PANEL) {
+                CFFNN_SG(cffnn_small_gemm_panel)(m, block, a_block, a_rs, a_cs, b_block, ldb,
+                                                 c + j, ldc, 1, mask_lo, mask_hi, from_c,
+                                                 bias_j, relu_here);
+            } else {
+                CFFNN_SG(cffnn_small_gemm_panel)(m, block, a_block, a_rs, a_cs, b_block, ldb,
+                                                 c + j, ldc, 0, mask_lo, mask_hi, from_c,
+                                                 bias_j, relu_here);
+            }
+            p0 += block;
+        } while (p0 < k);
+    }
+}
+
+/* The packed variant, with its scratch on its own stack frame (not in the frames of the
+ * small products, which are most calls). */
+__attribute__((target("avx2,fma"), noinline))
+static void CFFNN_SG(cffnn_small_gemm_packed)(
+        ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const CFFNN_SG_T *a, ptrdiff_t a_rs,
+        ptrdiff_t a_cs, const CFFNN_SG_T *b, ptrdiff_t ldb, CFFNN_SG_T *c, ptrdiff_t ldc,
+        int accumulate, const CFFNN_SG_T *bias, int relu) {
+    CFFNN_SG_T packed[CFFNN_K_BLOCK * CFFNN_SG_PANEL] __attribute__((aligned(32)));
+    CFFNN_SG(cffnn_small_gemm_panels)(m, n, k, a, a_rs, a_cs, b, ldb, c, ldc, accumulate,
+                                      packed, bias, relu);
+}
+
+/* C = A B (accumulate = 0) or C += A B (accumulate = 1); see the top of this file.
+ * Column panels of CFFNN_SG_PANEL, then k in blocks of CFFNN_K_BLOCK (the panel's slice
+ * of B, 16 KB,
+ * stays in L1 while every tile of rows passes over it; packed first where its rows are
+ * far apart), then tiles of rows. Each element is one FMA chain in order p = 0..k-1,
+ * continued from block to block through C, so neither the blocking, the packing nor the
+ * tiles change a result. */
+__attribute__((target("avx2,fma"), always_inline))
+static inline void CFFNN_SG(cffnn_small_gemm_epilogue)(
+        ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const CFFNN_SG_T *a, ptrdiff_t a_rs,
+        ptrdiff_t a_cs, const CFFNN_SG_T *b, ptrdiff_t ldb, CFFNN_SG_T *c, ptrdiff_t ldc,
+        int accumulate, const CFFNN_SG_T *bias, int relu) {
+    if (m >= CFFNN_PACK_MIN_ROWS && n >= CFFNN_SG_PANEL
+            && ldb * (ptrdiff_t)sizeof(CFFNN_SG_T) >= CFFNN_PACK_MIN_ROW_BYTES)
+        CFFNN_SG(cffnn_small_gemm_packed)(m, n, k, a, a_rs, a_cs, b, ldb, c, ldc, accumulate,
+                                          bias, relu);
+    else
+        CFFNN_SG(cffnn_small_gemm_panels)(m, n, k, a, a_rs, a_cs, b, ldb, c, ldc, accumulate,
+                                          NULL, bias, relu);
+}
+
+__attribute__((target("avx2,fma")))
+static void CFFNN_SG(cffnn_small_gemm)(
+        ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const CFFNN_SG_T *a, ptrdiff_t a_rs,
+        ptrdiff_t a_cs, const CFFNN_SG_T *b, ptrdiff_t ldb, CFFNN_SG_T *c, ptrdiff_t ldc,
+        int accumulate) {
+    CFFNN_SG(cffnn_small_gemm_epilogue)(m, n, k, a, a_rs, a_cs, b, ldb, c, ldc, accumulate,
+                                        NULL, 0);
+}
+
+/* The forward product of a layer, C = A B + b (A row-major, m x k, lda; B = W, k x n,
+ * ldb; C m x n, ldc), then max(C, 0) with relu: bias_activation's bias and ReLU done in
+ * the registers that hold C, instead of two more passes over it (the same arithmetic:
+ * the bias is added to the finished sum, so the same bits). */
+__attribute__((target("avx2,fma")))
+static void CFFNN_SG(cffnn_small_gemm_bias)(
+        ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const CFFNN_SG_T *a, ptrdiff_t lda,
+        const CFFNN_SG_T *b, ptrdiff_t ldb, CFFNN_SG_T *c, ptrdiff_t ldc,
+        const CFFNN_SG_T *bias, int relu) {
+    CFFNN_SG(cffnn_small_gemm_epilogue)(m, n, k, a, lda, 1, b, ldb, c, ldc, 0, bias, relu);
+}
