@@ -23,6 +23,7 @@ cdef extern from "cffnn/activations.h" nogil:
     double cffnn_sigmoid_d(double a)
     float cffnn_sigmoid_f(float a)
     void cffnn_tanh_array_f(float* z, Py_ssize_t n)
+    void cffnn_tanh_array_d(double* z, Py_ssize_t n)
     double cffnn_activate_d(int code, double a)
     float cffnn_activate_f(int code, float a)
     double cffnn_derivative_d(int code, double z, double a)
@@ -85,8 +86,11 @@ cdef inline void bias_activation(floating* z, const floating* bias,
     elif code == CFFNN_LEAKY_RELU:
         for i in range(n):
             z[i] = z[i] if z[i] > 0 else <floating> CFFNN_LEAKY_SLOPE * z[i]
-    elif code == CFFNN_TANH and floating is float:
-        cffnn_tanh_array_f(<float*> z, n)      # vectorised, AVX2 where the CPU has it
+    elif code == CFFNN_TANH:                   # vectorised, AVX2 where the CPU has it
+        if floating is float:
+            cffnn_tanh_array_f(z, n)
+        else:
+            cffnn_tanh_array_d(z, n)
     elif code == CFFNN_SOFTMAX:
         softmax_rows(z, n_rows, width)
     else:

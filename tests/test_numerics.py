@@ -228,3 +228,24 @@ def test_float32_softmax_delta_is_accurate_across_the_exp_range():
         np.testing.assert_allclose(bias_grad[normal], expected[normal], rtol=3e-7)
         assert np.all(np.abs(bias_grad[~normal]) <= 1e-37)
         assert loss == pytest.approx(np.log(np.exp(logits).sum()) - logits[1], rel=1e-6)
+
+
+@pytest.mark.parametrize("dtype, max_ulp", [(np.float64, 3), (np.float32, 7)],
+                         ids=["float64", "float32"])
+def test_tanh_layer_is_accurate_to_a_few_ulp(dtype, max_ulp):
+    """Both types compute tanh with their own vectorisable forms (activations.h): float64
+    Cephes's, float32 Eigen's rational approximation. Through a [1, 1, 1] network whose
+    weights are 1 and biases 0, the output is the hidden tanh itself: it must be within
+    max_ulp of float64 libm tanh (rounded to the dtype) over [-30, 30], at both ends of
+    each form's range, and keep the sign, the limits and NaN-free saturation."""
+    net = network([1, 1, 1], activation="tanh", output="identity", dtype=dtype)
+    net.params[...] = [1, 0, 1, 0]
+    x = np.concatenate([np.linspace(-30, 30, 600001), [0.625, -0.625, 0.6249999, 1e-300,
+                                                       -1e-300, 21.99, 22.0, 400.0]])
+    x = np.append(x.astype(dtype), -np.finfo(dtype).max)
+    output = net.forward(x.reshape(-1, 1)).ravel()
+    expected = np.tanh(x.astype(np.float64)).astype(dtype)
+    ulp = np.spacing(np.abs(expected).astype(dtype))
+    assert np.all(np.abs(output - expected) <= max_ulp * ulp)
+    assert np.all(np.sign(output) == np.sign(expected))
+    assert np.all(np.abs(output) <= 1)
