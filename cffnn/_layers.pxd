@@ -25,6 +25,10 @@ cdef extern from "cffnn/activations.h" nogil:
     void cffnn_tanh_array_f(float* z, Py_ssize_t n)
     void cffnn_tanh_array_d(double* z, Py_ssize_t n)
     void cffnn_sigmoid_array_f(float* z, Py_ssize_t n)
+    double cffnn_gelu_d(double a)
+    float cffnn_gelu_f(float a)
+    double cffnn_gelu_grad_d(double a)
+    float cffnn_gelu_grad_f(float a)
     double cffnn_activate_d(int code, double a)
     float cffnn_activate_f(int code, float a)
     double cffnn_derivative_d(int code, double z, double a)
@@ -94,6 +98,12 @@ cdef inline void bias_activation(floating* z, const floating* bias,
             cffnn_tanh_array_d(z, n)
     elif code == CFFNN_LOGISTIC and floating is float:
         cffnn_sigmoid_array_f(<float*> z, n)   # vectorised, AVX2 where the CPU has it
+    elif code == CFFNN_GELU:
+        for i in range(n):      # one loop a code, which the compiler can vectorise
+            if floating is float:
+                z[i] = cffnn_gelu_f(z[i])
+            else:
+                z[i] = cffnn_gelu_d(z[i])
     elif code == CFFNN_SOFTMAX:
         softmax_rows(z, n_rows, width)
     else:
@@ -131,9 +141,9 @@ cdef inline void multiply_derivative(floating* delta, const floating* z,
     elif code == CFFNN_GELU:
         for i in range(n):
             if floating is float:
-                delta[i] *= cffnn_derivative_f(code, z[i], preactivation[i])
+                delta[i] *= cffnn_gelu_grad_f(preactivation[i])
             else:
-                delta[i] *= cffnn_derivative_d(code, z[i], preactivation[i])
+                delta[i] *= cffnn_gelu_grad_d(preactivation[i])
     else:
         for i in range(n):
             if floating is float:
