@@ -25,6 +25,7 @@ cdef extern from "cffnn/activations.h" nogil:
     void cffnn_tanh_array_f(float* z, Py_ssize_t n)
     void cffnn_tanh_array_d(double* z, Py_ssize_t n)
     void cffnn_sigmoid_array_f(float* z, Py_ssize_t n)
+    void cffnn_sigmoid_array_d(double* z, Py_ssize_t n)
     double cffnn_gelu_d(double a)
     float cffnn_gelu_f(float a)
     double cffnn_gelu_grad_d(double a)
@@ -96,8 +97,11 @@ cdef inline void bias_activation(floating* z, const floating* bias,
             cffnn_tanh_array_f(z, n)
         else:
             cffnn_tanh_array_d(z, n)
-    elif code == CFFNN_LOGISTIC and floating is float:
-        cffnn_sigmoid_array_f(<float*> z, n)   # vectorised, AVX2 where the CPU has it
+    elif code == CFFNN_LOGISTIC:               # vectorised, AVX2 where the CPU has it
+        if floating is float:
+            cffnn_sigmoid_array_f(z, n)
+        else:
+            cffnn_sigmoid_array_d(z, n)
     elif code == CFFNN_GELU:
         for i in range(n):      # one loop a code, which the compiler can vectorise
             if floating is float:

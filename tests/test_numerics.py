@@ -251,23 +251,26 @@ def test_tanh_layer_is_accurate_to_a_few_ulp(dtype, max_ulp):
     assert np.all(np.abs(output) <= 1)
 
 
-def test_float32_logistic_layer_is_accurate_and_keeps_nan():
-    """float32 logistic layers use a vectorised sigmoid (activations.h: e^-|a| from the
-    softmax's exp): within 2 ulp of the float64 sigmoid, or within twice the smallest
-    normal float of it (that exp gives 0 below a = -87, e^-87 = 1.6e-38), in [0, 1], 1/2
-    at 0; and a NaN pre-activation (from inf weights, which params accepts) stays NaN, so
-    that divergence still shows in the loss."""
-    net = network([1, 1, 1], activation="logistic", output="identity", dtype=np.float32)
+@pytest.mark.parametrize("dtype, max_ulp, span", [(np.float32, 2, 100), (np.float64, 4, 750)],
+                         ids=["float32", "float64"])
+def test_logistic_layer_is_accurate_and_keeps_nan(dtype, max_ulp, span):
+    """Logistic layers use a vectorised sigmoid (activations.h; float32: e^-|a| from the
+    softmax's exp, float64: from Cephes's exp): within max_ulp of scipy's expit, or within
+    twice the smallest normal number of it where the exp stops (float32 gives e^a = 0 below
+    a = -87, float64 0 below a = -708), in [0, 1], 1/2 at 0; and a NaN pre-activation
+    (from inf weights, which params accepts) stays NaN, so that divergence still shows in
+    the loss."""
+    from scipy.special import expit
+    net = network([1, 1, 1], activation="logistic", output="identity", dtype=dtype)
     net.params[...] = [1, 0, 1, 0]
-    x = np.concatenate([np.linspace(-100, 100, 400001), [0.0, -0.0, 87.0, -87.0, -88.0,
-                                                         -1e30, 1e30]]).astype(np.float32)
+    x = np.concatenate([np.linspace(-span, span, 400001), [0.0, -0.0, 87.0, -87.0, -88.0,
+                                                           708.0, -708.0, -709.0]])
+    x = np.append(x.astype(dtype), [-np.finfo(dtype).max, np.finfo(dtype).max])
     output = net.forward(x.reshape(-1, 1)).ravel()
-    x64 = x.astype(np.float64)
-    expected = np.where(x64 >= 0, 1 / (1 + np.exp(-np.abs(x64))),
-                        np.exp(-np.abs(x64)) / (1 + np.exp(-np.abs(x64)))).astype(np.float32)
-    tolerance = np.maximum(2 * np.spacing(expected), 2 * np.finfo(np.float32).tiny)
+    expected = expit(x.astype(np.float64)).astype(dtype)
+    tolerance = np.maximum(max_ulp * np.spacing(expected), 2 * np.finfo(dtype).tiny)
     assert np.all(np.abs(output - expected) <= tolerance)
-    assert np.all((output >= 0) & (output <= 1)) and output[-7] == 0.5
+    assert np.all((output >= 0) & (output <= 1)) and output[-10] == 0.5
     net.params[...] = [np.inf, 0, 1, 0]
     with np.errstate(invalid="ignore"):
-        assert np.isnan(net.forward(np.zeros((9, 1), dtype=np.float32))).all()
+        assert np.isnan(net.forward(np.zeros((9, 1), dtype=dtype))).all()

@@ -90,22 +90,12 @@ static inline float cffnn_tanh_fast_f(float a) {
     return fabsf(a) < 0.0004f ? a : ratio;
 }
 
-/* ---- tanh for float64, vectorisable ----
- * libm's tanh is a scalar call of ~20-30 ns: it was 60% of a float64 epoch of the
- * regression task (8-64-64-1, tanh), which took 8x as long as the float32 one. This is
- * Cephes's tanh written without branches: for |a| < 0.625 its rational form
- * z (Q(s) + s P(s)) / Q(s), s = a^2; above, (e - 1) / (e + 1) with e = e^{2|a|} from
- * Cephes's exp (2|a| = n ln 2 + r, e^r = (Q + P) / (Q - P) in r^2, times 2^n built in the
- * exponent bits); both as num / den, so one division a value; the sign of a copied onto
- * the result (tanh(-0) = -0, NaN stays NaN, |a| >= 22 gives +-1). Measured against
- * libm's tanh at 4,000,001 points of [-25, 25]: at most 3 ulp (relative error 4.6e-16);
- * 2.1-2.3 ns a value in the AVX2 loop below, 6.6 ns in SSE2, libm 27.6-28.2 ns. */
-static inline double cffnn_tanh_fast_d(double a) {
-    const double z = fabs(a);
-    const double t = 2.0 * (z < 22.0 ? z : 22.0);
-    /* n = the integer nearest t log2(e), by adding and taking away 1.5 * 2^52 (exact, and
-     * without conversions, which kept the AVX2 loop 3x slower); the low bits of the sum
-     * hold n, from which 2^n is built */
+/* ---- e^t in float64, vectorisable, for the float64 tanh and sigmoid below ----
+ * e^t = up / down for t in [-708, 44], Cephes's exp without branches: t = n ln 2 + r,
+ * e^r = (Q + P) / (Q - P) in r^2, up = 2^n (Q + P) (2^n built in the exponent bits),
+ * down = Q - P. n is found by adding and taking away 1.5 * 2^52 (exact, and without
+ * conversions, which kept the AVX2 loop 3x slower); the low bits of the sum hold n. */
+static inline void cffnn_exp_fraction_d(double t, double *up, double *down) {
     const double shifted = 1.4426950408889634073599 * t + 6755399441055744.0;
     const double n = shifted - 6755399441055744.0;
     double r = t - n * 6.93145751953125E-1;
@@ -120,7 +110,24 @@ static inline double cffnn_tanh_fast_d(double a) {
     bits = (bits - 0x4338000000000000LL + 1023) << 52;       /* 2^n (n + 1023 > 0) */
     double scale;
     memcpy(&scale, &bits, sizeof scale);
-    const double up = scale * (qx + px), down = qx - px;            /* e = up / down */
+    *up = scale * (qx + px);
+    *down = qx - px;
+}
+
+/* ---- tanh for float64, vectorisable ----
+ * libm's tanh is a scalar call of ~20-30 ns: it was 60% of a float64 epoch of the
+ * regression task (8-64-64-1, tanh), which took 8x as long as the float32 one. This is
+ * Cephes's tanh written without branches: for |a| < 0.625 its rational form
+ * z (Q(s) + s P(s)) / Q(s), s = a^2; above, (e - 1) / (e + 1) with e = e^{2|a|} from
+ * Cephes's exp (cffnn_exp_fraction_d, above); both as num / den, so one division a
+ * value; the sign of a copied onto the result (tanh(-0) = -0, NaN stays NaN, |a| >= 22
+ * gives +-1). Measured against libm's tanh at 4,000,001 points of [-25, 25]: at most
+ * 3 ulp (relative error 4.6e-16); 2.1-2.3 ns a value in the AVX2 loop below, 6.6 ns in
+ * SSE2, libm 27.6-28.2 ns. */
+static inline double cffnn_tanh_fast_d(double a) {
+    const double z = fabs(a);
+    double up, down;                                  /* e^{2|a|} = up / down */
+    cffnn_exp_fraction_d(2.0 * (z < 22.0 ? z : 22.0), &up, &down);
     const double s = z * z;
     const double p = (-9.64399179425052238628E-1 * s - 9.92877231001918586564E1) * s
                      - 1.61468768441708447952E3;
@@ -130,6 +137,19 @@ static inline double cffnn_tanh_fast_d(double a) {
     const double num = large ? up - down : z * (q + s * p);
     const double den = large ? up + down : q;
     return copysign(num / den, a);
+}
+
+/* ---- sigmoid for float64 layers, vectorisable: with e = e^-|a| = up / down from the
+ * exp above, 1 / (1 + e) = down / (down + up) for a >= 0 and e / (1 + e) = up / (down +
+ * up) below: one division. Where the exp stops (|a| > 708, e < 3.3e-308) it is 1 or 0
+ * exactly; NaN stays NaN. ---- */
+static inline double cffnn_sigmoid_fast_d(double a) {
+    const double minus_abs = -fabs(a);
+    double up, down;
+    cffnn_exp_fraction_d(minus_abs > -708.0 ? minus_abs : -708.0, &up, &down);
+    const double sigmoid = minus_abs < -708.0 ? (a >= 0.0 ? 1.0 : 0.0)
+                         : (a >= 0.0 ? down : up) / (down + up);
+    return a != a ? a : sigmoid;
 }
 
 /* ---- x[i] = FN(x[i]) over an array of T, vectorised ----
@@ -167,6 +187,7 @@ static inline void NAME(T *x, ptrdiff_t n) {                                    
  * 8 (4) in AVX2 (float32, measured: 2x on a tanh-bound forward pass). */
 CFFNN_DEFINE_ARRAY_MAP(cffnn_tanh_array_f, cffnn_tanh_fast_f, float)
 CFFNN_DEFINE_ARRAY_MAP(cffnn_tanh_array_d, cffnn_tanh_fast_d, double)
+CFFNN_DEFINE_ARRAY_MAP(cffnn_sigmoid_array_d, cffnn_sigmoid_fast_d, double)
 
 /* ---- gelu, tanh form, and its derivative from a ----
  * With cffnn's own tanh (cffnn_tanh_fast_*, above; libm's tanh is a call a value), and
