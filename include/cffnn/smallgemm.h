@@ -19,7 +19,8 @@
  * The kernel (smallgemm_kernel.h, once per type): tiles of 6 (or 4) rows x 16 float32
  * (8 float64) columns of C, held in 12 (or 8) AVX registers, one FMA chain per element in
  * order p = 0..k-1, over blocks of k that keep B's panel in L1 (copied into contiguous
- * scratch first where B's rows are far apart and many tiles read it). Columns past n are masked, rows past m repeat row 0 and are not stored.
+ * scratch first where B's rows are far apart and many tiles read it). Columns past n are
+ * masked, rows past m repeat row 0 and are not stored.
  * A layer's forward product also adds the bias, and applies a ReLU, to C while it is
  * still in registers (cffnn_small_gemm_bias_f / _d), instead of two passes over C.
  *
@@ -106,8 +107,8 @@ static inline int cffnn_small_gemm_available(void) {
 #define CFFNN_TILE_ROW(a_row, c_lo, c_hi)                                                 \
     do {                                                                                  \
         const CFFNN_SG_V x = CFFNN_SG_BROADCAST((a_row) + p * a_cs);                      \
-        c_lo = CFFNN_SG_FMADD(x, b_lo, c_lo);                                             \
-        c_hi = CFFNN_SG_FMADD(x, b_hi, c_hi);                                             \
+        c_lo = CFFNN_SG_OP(fmadd)(x, b_lo, c_lo);                                         \
+        c_hi = CFFNN_SG_OP(fmadd)(x, b_hi, c_hi);                                         \
     } while (0)
 
 /* Rows of the next tile when `left` rows of C remain: 6 (12 accumulators: fewer loads of
@@ -122,74 +123,31 @@ static inline int cffnn_tile_height(ptrdiff_t left) {
 #define CFFNN_SG_CAT(name, suffix) CFFNN_SG_CAT2(name, suffix)
 #define CFFNN_SG(name) CFFNN_SG_CAT(name, CFFNN_SG_SUFFIX)
 
+/* _mm256_<name>_ps or _pd, after CFFNN_SG_VS */
+#define CFFNN_SG_PASTE(prefix, name, suffix) prefix##name##suffix
+#define CFFNN_SG_EXPAND(prefix, name, suffix) CFFNN_SG_PASTE(prefix, name, suffix)
+#define CFFNN_SG_OP(name) CFFNN_SG_EXPAND(_mm256_, name, CFFNN_SG_VS)
+
 #define CFFNN_SG_SUFFIX f
 #define CFFNN_SG_T float
 #define CFFNN_SG_V __m256
 #define CFFNN_SG_LANES 8
-#define CFFNN_SG_LOADU _mm256_loadu_ps
-#define CFFNN_SG_STOREU _mm256_storeu_ps
-#define CFFNN_SG_STORE _mm256_store_ps
-#define CFFNN_SG_MASKLOAD _mm256_maskload_ps
-#define CFFNN_SG_MASKSTORE _mm256_maskstore_ps
+#define CFFNN_SG_VS _ps
 #define CFFNN_SG_BROADCAST _mm256_broadcast_ss
-#define CFFNN_SG_FMADD _mm256_fmadd_ps
-#define CFFNN_SG_ADD _mm256_add_ps
-#define CFFNN_SG_MAX _mm256_max_ps
-#define CFFNN_SG_ZERO _mm256_setzero_ps
 #define CFFNN_SG_LANES_BELOW(count)                                                       \
     _mm256_cmpgt_epi32(_mm256_set1_epi32((int)(count)),                                   \
                        _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7))
-#define CFFNN_SG_PANEL (2 * CFFNN_SG_LANES)
 #include "cffnn/smallgemm_kernel.h"
-#undef CFFNN_SG_SUFFIX
-#undef CFFNN_SG_T
-#undef CFFNN_SG_V
-#undef CFFNN_SG_LANES
-#undef CFFNN_SG_LOADU
-#undef CFFNN_SG_STOREU
-#undef CFFNN_SG_STORE
-#undef CFFNN_SG_MASKLOAD
-#undef CFFNN_SG_MASKSTORE
-#undef CFFNN_SG_BROADCAST
-#undef CFFNN_SG_FMADD
-#undef CFFNN_SG_ADD
-#undef CFFNN_SG_MAX
-#undef CFFNN_SG_ZERO
-#undef CFFNN_SG_LANES_BELOW
 
 #define CFFNN_SG_SUFFIX d
 #define CFFNN_SG_T double
 #define CFFNN_SG_V __m256d
 #define CFFNN_SG_LANES 4
-#define CFFNN_SG_LOADU _mm256_loadu_pd
-#define CFFNN_SG_STOREU _mm256_storeu_pd
-#define CFFNN_SG_STORE _mm256_store_pd
-#define CFFNN_SG_MASKLOAD _mm256_maskload_pd
-#define CFFNN_SG_MASKSTORE _mm256_maskstore_pd
+#define CFFNN_SG_VS _pd
 #define CFFNN_SG_BROADCAST _mm256_broadcast_sd
-#define CFFNN_SG_FMADD _mm256_fmadd_pd
-#define CFFNN_SG_ADD _mm256_add_pd
-#define CFFNN_SG_MAX _mm256_max_pd
-#define CFFNN_SG_ZERO _mm256_setzero_pd
 #define CFFNN_SG_LANES_BELOW(count)                                                       \
     _mm256_cmpgt_epi64(_mm256_set1_epi64x((long long)(count)), _mm256_setr_epi64x(0, 1, 2, 3))
 #include "cffnn/smallgemm_kernel.h"
-#undef CFFNN_SG_SUFFIX
-#undef CFFNN_SG_T
-#undef CFFNN_SG_V
-#undef CFFNN_SG_LANES
-#undef CFFNN_SG_LOADU
-#undef CFFNN_SG_STOREU
-#undef CFFNN_SG_STORE
-#undef CFFNN_SG_MASKLOAD
-#undef CFFNN_SG_MASKSTORE
-#undef CFFNN_SG_BROADCAST
-#undef CFFNN_SG_FMADD
-#undef CFFNN_SG_ADD
-#undef CFFNN_SG_MAX
-#undef CFFNN_SG_ZERO
-#undef CFFNN_SG_LANES_BELOW
-#undef CFFNN_SG_PANEL
 
 /* out (k x n, row stride n) = the transpose of b (n x k, row stride ldb): 8 x 8 blocks
  * through registers (unpack, shuffle, permute: the usual AVX transpose), the edges one

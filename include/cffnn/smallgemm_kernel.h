@@ -2,25 +2,27 @@
  * cffnn/smallgemm_kernel.h: the kernel of cffnn/smallgemm.h, written once for both element
  * types. smallgemm.h includes this file twice, defining first for float, then for double:
  *
+ *   CFFNN_SG_SUFFIX                  f / d: CFFNN_SG(name) is name_f / name_d
  *   CFFNN_SG_T, CFFNN_SG_V           the element and its AVX register (__m256 / __m256d)
- *   CFFNN_SG_LANES, CFFNN_SG_PANEL   elements a register (8 / 4), columns a panel (2 x that)
- *   CFFNN_SG(name)                   name with the type's suffix (_f / _d)
- *   CFFNN_SG_LOADU, _STOREU, _STORE, _MASKLOAD, _MASKSTORE, _BROADCAST, _FMADD, _ADD,
- *   _MAX, _ZERO                      the type's intrinsics
+ *   CFFNN_SG_LANES                   elements a register (8 / 4); a panel is 2 registers
+ *   CFFNN_SG_VS                      _ps / _pd: CFFNN_SG_OP(add) is _mm256_add_ps / _pd
+ *   CFFNN_SG_BROADCAST               _mm256_broadcast_ss / _sd
  *   CFFNN_SG_LANES_BELOW(count)      a mask of the lanes l < count
  *
- * and undefines them after. No include guard, on purpose. See smallgemm.h for the design.
+ * and this file undefines them at its end. No include guard, on purpose. See
+ * smallgemm.h for the design.
  */
+
+#define CFFNN_SG_PANEL (2 * CFFNN_SG_LANES)     /* columns of C a tile */
 
 /* One tile: `height` (4 or 6, a constant where it is called) rows of C, of which rows
  * [0, rows) are real, x columns [0, CFFNN_SG_PANEL), masked by mask_lo / mask_hi, over k
- * values of p:
- * C[r, :] = c0[r, :] + sum_p A[r, p] B[p, :], one FMA chain per element in order of p,
- * starting from c0 = C itself (from_c) or 0. Rows past `rows` repeat row 0 and are not
- * stored. The epilogue, on the last k block of a forward product: bias (NULL: none, else
- * this tile's columns of it) is added to each row before the store, and with relu
- * the result then becomes max(C, 0) (0 for NaN, +0 for -0: as bias_activation's
- * "z if z > 0 else 0"). */
+ * values of p: C[r, :] = c0[r, :] + sum_p A[r, p] B[p, :], one FMA chain per element in
+ * order of p, starting from c0 = C itself (from_c) or 0. Rows past `rows` repeat row 0
+ * and are not stored. The epilogue, on the last k block of a forward product: bias
+ * (NULL: none, else this tile's columns of it) is added to each row before the store,
+ * and with relu the result then becomes max(C, 0) (0 for NaN, +0 for -0: as
+ * bias_activation's "z if z > 0 else 0"). */
 __attribute__((target("avx2,fma"), always_inline))
 static inline void CFFNN_SG(cffnn_small_gemm_tile)(
         int height, int rows, ptrdiff_t k, const CFFNN_SG_T *a, ptrdiff_t a_rs,
@@ -34,17 +36,17 @@ static inline void CFFNN_SG(cffnn_small_gemm_tile)(
     for (int r = 0; r < height; r++) {
         const CFFNN_SG_T *c_row = c + (r < rows ? r : 0) * ldc;
         if (!from_c) {
-            tile[r][0] = tile[r][1] = CFFNN_SG_ZERO();
+            tile[r][0] = tile[r][1] = CFFNN_SG_OP(setzero)();
         } else if (full) {
-            tile[r][0] = CFFNN_SG_LOADU(c_row);
-            tile[r][1] = CFFNN_SG_LOADU(c_row + CFFNN_SG_LANES);
+            tile[r][0] = CFFNN_SG_OP(loadu)(c_row);
+            tile[r][1] = CFFNN_SG_OP(loadu)(c_row + CFFNN_SG_LANES);
         } else {
-            tile[r][0] = CFFNN_SG_MASKLOAD(c_row, mask_lo);
-            tile[r][1] = CFFNN_SG_MASKLOAD(c_row + CFFNN_SG_LANES, mask_hi);
+            tile[r][0] = CFFNN_SG_OP(maskload)(c_row, mask_lo);
+            tile[r][1] = CFFNN_SG_OP(maskload)(c_row + CFFNN_SG_LANES, mask_hi);
         }
     }
-    if (height < 6)
-        tile[4][0] = tile[4][1] = tile[5][0] = tile[5][1] = CFFNN_SG_ZERO();  /* unused */
+    if (height < 6)   /* unused */
+        tile[4][0] = tile[4][1] = tile[5][0] = tile[5][1] = CFFNN_SG_OP(setzero)();
     CFFNN_SG_V c00 = tile[0][0], c01 = tile[0][1], c10 = tile[1][0], c11 = tile[1][1];
     CFFNN_SG_V c20 = tile[2][0], c21 = tile[2][1], c30 = tile[3][0], c31 = tile[3][1];
     CFFNN_SG_V c40 = tile[4][0], c41 = tile[4][1], c50 = tile[5][0], c51 = tile[5][1];
@@ -55,11 +57,11 @@ static inline void CFFNN_SG(cffnn_small_gemm_tile)(
         _mm_prefetch((const char *)(b_row + CFFNN_PREFETCH_ROWS * ldb), _MM_HINT_T0);
         CFFNN_SG_V b_lo, b_hi;
         if (full) {
-            b_lo = CFFNN_SG_LOADU(b_row);
-            b_hi = CFFNN_SG_LOADU(b_row + CFFNN_SG_LANES);
+            b_lo = CFFNN_SG_OP(loadu)(b_row);
+            b_hi = CFFNN_SG_OP(loadu)(b_row + CFFNN_SG_LANES);
         } else {
-            b_lo = CFFNN_SG_MASKLOAD(b_row, mask_lo);
-            b_hi = CFFNN_SG_MASKLOAD(b_row + CFFNN_SG_LANES, mask_hi);
+            b_lo = CFFNN_SG_OP(maskload)(b_row, mask_lo);
+            b_hi = CFFNN_SG_OP(maskload)(b_row + CFFNN_SG_LANES, mask_hi);
         }
         CFFNN_TILE_ROW(a0, c00, c01);
         CFFNN_TILE_ROW(a1, c10, c11);
@@ -73,28 +75,28 @@ static inline void CFFNN_SG(cffnn_small_gemm_tile)(
     CFFNN_SG_V result[6][2] = {{c00, c01}, {c10, c11}, {c20, c21}, {c30, c31}, {c40, c41},
                            {c50, c51}};
     if (bias != NULL) {
-        const CFFNN_SG_V bias_lo = full ? CFFNN_SG_LOADU(bias)
-                                        : CFFNN_SG_MASKLOAD(bias, mask_lo);
-        const CFFNN_SG_V bias_hi = full ? CFFNN_SG_LOADU(bias + CFFNN_SG_LANES)
-                                    : CFFNN_SG_MASKLOAD(bias + CFFNN_SG_LANES, mask_hi);
+        const CFFNN_SG_V bias_lo = full ? CFFNN_SG_OP(loadu)(bias)
+                                        : CFFNN_SG_OP(maskload)(bias, mask_lo);
+        const CFFNN_SG_V bias_hi = full ? CFFNN_SG_OP(loadu)(bias + CFFNN_SG_LANES)
+                                    : CFFNN_SG_OP(maskload)(bias + CFFNN_SG_LANES, mask_hi);
         for (int r = 0; r < height; r++) {
-            result[r][0] = CFFNN_SG_ADD(result[r][0], bias_lo);
-            result[r][1] = CFFNN_SG_ADD(result[r][1], bias_hi);
+            result[r][0] = CFFNN_SG_OP(add)(result[r][0], bias_lo);
+            result[r][1] = CFFNN_SG_OP(add)(result[r][1], bias_hi);
         }
     }
     if (relu)
         for (int r = 0; r < height; r++) {
-            result[r][0] = CFFNN_SG_MAX(result[r][0], CFFNN_SG_ZERO());
-            result[r][1] = CFFNN_SG_MAX(result[r][1], CFFNN_SG_ZERO());
+            result[r][0] = CFFNN_SG_OP(max)(result[r][0], CFFNN_SG_OP(setzero)());
+            result[r][1] = CFFNN_SG_OP(max)(result[r][1], CFFNN_SG_OP(setzero)());
         }
     for (int r = 0; r < rows; r++) {
         CFFNN_SG_T *c_row = c + r * ldc;
         if (full) {
-            CFFNN_SG_STOREU(c_row, result[r][0]);
-            CFFNN_SG_STOREU(c_row + CFFNN_SG_LANES, result[r][1]);
+            CFFNN_SG_OP(storeu)(c_row, result[r][0]);
+            CFFNN_SG_OP(storeu)(c_row + CFFNN_SG_LANES, result[r][1]);
         } else {
-            CFFNN_SG_MASKSTORE(c_row, mask_lo, result[r][0]);
-            CFFNN_SG_MASKSTORE(c_row + CFFNN_SG_LANES, mask_hi, result[r][1]);
+            CFFNN_SG_OP(maskstore)(c_row, mask_lo, result[r][0]);
+            CFFNN_SG_OP(maskstore)(c_row + CFFNN_SG_LANES, mask_hi, result[r][1]);
         }
     }
 }
@@ -125,9 +127,9 @@ __attribute__((target("avx2,fma")))
 static inline void CFFNN_SG(cffnn_pack_panel)(ptrdiff_t block, const CFFNN_SG_T *b,
                                               ptrdiff_t ldb, CFFNN_SG_T *packed) {
     for (ptrdiff_t p = 0; p < block; p++) {
-        CFFNN_SG_STORE(packed + CFFNN_SG_PANEL * p, CFFNN_SG_LOADU(b + p * ldb));
-        CFFNN_SG_STORE(packed + CFFNN_SG_PANEL * p + CFFNN_SG_LANES,
-                       CFFNN_SG_LOADU(b + p * ldb + CFFNN_SG_LANES));
+        CFFNN_SG_OP(store)(packed + CFFNN_SG_PANEL * p, CFFNN_SG_OP(loadu)(b + p * ldb));
+        CFFNN_SG_OP(store)(packed + CFFNN_SG_PANEL * p + CFFNN_SG_LANES,
+                       CFFNN_SG_OP(loadu)(b + p * ldb + CFFNN_SG_LANES));
     }
 }
 
@@ -223,3 +225,12 @@ static void CFFNN_SG(cffnn_small_gemm_bias)(
         const CFFNN_SG_T *bias, int relu) {
     CFFNN_SG(cffnn_small_gemm_epilogue)(m, n, k, a, lda, 1, b, ldb, c, ldc, 0, bias, relu);
 }
+
+#undef CFFNN_SG_SUFFIX
+#undef CFFNN_SG_T
+#undef CFFNN_SG_V
+#undef CFFNN_SG_LANES
+#undef CFFNN_SG_VS
+#undef CFFNN_SG_BROADCAST
+#undef CFFNN_SG_LANES_BELOW
+#undef CFFNN_SG_PANEL
