@@ -318,10 +318,11 @@ static inline void cffnn_sigmoid_array_f(float *x, ptrdiff_t n) {
     cffnn_sigmoid_array_f_base(x, n);
 }
 
-/* ---- h(a) for an elementwise activation code ---- */
+/* ---- h(a) for an elementwise activation code (the same functions as the layers' loops
+ * in cffnn/_layers.pxd) ---- */
 static inline double cffnn_activate_d(int code, double a) {
     switch (code) {
-    case CFFNN_LOGISTIC:   return cffnn_sigmoid_d(a);
+    case CFFNN_LOGISTIC:   return cffnn_sigmoid_fast_d(a);
     case CFFNN_TANH:       return cffnn_tanh_fast_d(a);
     case CFFNN_RELU:       return a > 0.0 ? a : 0.0;
     case CFFNN_LEAKY_RELU: return a > 0.0 ? a : CFFNN_LEAKY_SLOPE * a;
@@ -334,7 +335,7 @@ static inline double cffnn_activate_d(int code, double a) {
 }
 static inline float cffnn_activate_f(int code, float a) {
     switch (code) {
-    case CFFNN_LOGISTIC:   return cffnn_sigmoid_f(a);
+    case CFFNN_LOGISTIC:   return cffnn_sigmoid_fast_f(a);
     case CFFNN_TANH:       return cffnn_tanh_fast_f(a);
     case CFFNN_RELU:       return a > 0.0f ? a : 0.0f;
     case CFFNN_LEAKY_RELU: return a > 0.0f ? a : (float)CFFNN_LEAKY_SLOPE * a;
