@@ -27,6 +27,8 @@ cdef extern from "cffnn/activations.h" nogil:
     void cffnn_sigmoid_array_f(float* z, Py_ssize_t n)
     void cffnn_sigmoid_array_d(double* z, Py_ssize_t n)
     double cffnn_gelu_d(double a)
+    float cffnn_softplus_fast_f(float a)
+    float cffnn_softplus_grad_fast_f(float z)
     float cffnn_gelu_f(float a)
     double cffnn_gelu_grad_d(double a)
     float cffnn_gelu_grad_f(float a)
@@ -108,6 +110,9 @@ cdef inline void bias_activation(floating* z, const floating* bias,
                 z[i] = cffnn_gelu_f(z[i])
             else:
                 z[i] = cffnn_gelu_d(z[i])
+    elif code == CFFNN_SOFTPLUS and floating is float:
+        for i in range(n):      # vectorised by the compiler (SSE2)
+            z[i] = cffnn_softplus_fast_f(<float> z[i])
     elif code == CFFNN_SOFTMAX:
         softmax_rows(z, n_rows, width)
     else:
@@ -142,6 +147,9 @@ cdef inline void multiply_derivative(floating* delta, const floating* z,
     elif code == CFFNN_ELU:
         for i in range(n):
             delta[i] *= <floating> 1 if z[i] > 0 else z[i] + <floating> 1
+    elif code == CFFNN_SOFTPLUS and floating is float:
+        for i in range(n):
+            delta[i] *= cffnn_softplus_grad_fast_f(<float> z[i])
     elif code == CFFNN_GELU:
         for i in range(n):
             if floating is float:

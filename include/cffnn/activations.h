@@ -240,6 +240,42 @@ static inline float cffnn_exp_nonpositive_f(float x) {
     memcpy(&scale, &bits, sizeof scale);
     return x < -87.0f ? 0.0f : p * scale;
 }
+/* ---- softplus for float32 layers, and its derivative from z, vectorisable ----
+ * libm's log1pf and expm1f are calls a value: a softplus network's epoch took 10x a relu
+ * one's. log(1 + e^a) = max(a, 0) + log1p(e), e = e^-|a| from the exp above, with
+ * log1p(e) = 2 atanh(s), s = e / (2 + e) in [0, 1/3], as its odd series to s^15 (no
+ * rounding of 1 + e, so tiny e keep their digits). h'(a) = sigmoid(a) = 1 - e^-z from
+ * z = h(a): below z = 1/2 the series of -expm1(-z) to z^9 / 9! (1 - e^-z would cancel),
+ * above 1 - e^-z. Measured against float64 at 2,000,001 points of [-60, 60]: softplus
+ * within 3.3 ulp, its derivative within 1.3 ulp. The loss's log1pexp keeps libm. */
+static inline float cffnn_softplus_fast_f(float a) {
+    const float e = cffnn_exp_nonpositive_f(-fabsf(a));
+    const float s = e / (2.0f + e), s2 = s * s;
+    float p = 1.0f / 15.0f;
+    p = p * s2 + 1.0f / 13.0f;
+    p = p * s2 + 1.0f / 11.0f;
+    p = p * s2 + 1.0f / 9.0f;
+    p = p * s2 + 1.0f / 7.0f;
+    p = p * s2 + 1.0f / 5.0f;
+    p = p * s2 + 1.0f / 3.0f;
+    p = p * s2 + 1.0f;
+    return (a > 0.0f ? a : 0.0f) + 2.0f * s * p;
+}
+static inline float cffnn_softplus_grad_fast_f(float z) {
+    const float x = -z;
+    float p = 1.0f / 362880.0f;
+    p = p * x + 1.0f / 40320.0f;
+    p = p * x + 1.0f / 5040.0f;
+    p = p * x + 1.0f / 720.0f;
+    p = p * x + 1.0f / 120.0f;
+    p = p * x + 1.0f / 24.0f;
+    p = p * x + 1.0f / 6.0f;
+    p = p * x + 0.5f;
+    p = p * x + 1.0f;
+    const float series = -(x * p), direct = 1.0f - cffnn_exp_nonpositive_f(x);
+    return z < 0.5f ? series : direct;
+}
+
 /* x[i] = e^x[i] for an array of values <= 0. GCC 12 vectorises the loop over the scalar
  * function above for SSE2 but not for AVX2 ("control flow in loop": its two selects stay
  * branches there, which left the AVX2 build scalar, 10% of a digits epoch), so the AVX2
@@ -340,7 +376,7 @@ static inline float cffnn_activate_f(int code, float a) {
     case CFFNN_RELU:       return a > 0.0f ? a : 0.0f;
     case CFFNN_LEAKY_RELU: return a > 0.0f ? a : (float)CFFNN_LEAKY_SLOPE * a;
     case CFFNN_ELU:        return a > 0.0f ? a : expm1f(a);
-    case CFFNN_SOFTPLUS:   return cffnn_log1pexp_f(a);
+    case CFFNN_SOFTPLUS:   return cffnn_softplus_fast_f(a);
     case CFFNN_GELU:       return cffnn_gelu_f(a);
     case CFFNN_EXP:        return expf(a);
     default:               return a;
@@ -368,7 +404,7 @@ static inline float cffnn_derivative_f(int code, float z, float a) {
     case CFFNN_RELU:       return z > 0.0f ? 1.0f : 0.0f;
     case CFFNN_LEAKY_RELU: return z > 0.0f ? 1.0f : (float)CFFNN_LEAKY_SLOPE;
     case CFFNN_ELU:        return z > 0.0f ? 1.0f : z + 1.0f;
-    case CFFNN_SOFTPLUS:   return -expm1f(-z);
+    case CFFNN_SOFTPLUS:   return cffnn_softplus_grad_fast_f(z);
     case CFFNN_GELU:       return cffnn_gelu_grad_f(a);
     case CFFNN_EXP:        return z;
     default:               return 1.0f;
