@@ -71,6 +71,10 @@ class BuildExtWithOpenMP(build_ext):
             # the kernels never read errno nor trap on floating-point exceptions; without
             # these, loops with sqrt or with comparisons (tanh's clamp) stay scalar
             compile_args = compile_args + ["-fno-math-errno", "-fno-trapping-math"]
+        if sys.platform.startswith("linux"):
+            # include/cffnn/helper.h starts a thread of its own (pthread_create)
+            compile_args = compile_args + ["-pthread"]
+            link_args = link_args + ["-pthread"]
         for ext in self.extensions:
             ext.extra_compile_args = list(ext.extra_compile_args) + compile_args
             ext.extra_link_args = list(ext.extra_link_args) + link_args

@@ -356,10 +356,9 @@ class BaseMLP(BaseEstimator):
         if self.coefs_ is not net.weights or self.intercepts_ is not net.biases:
             net = self._network()
         if "feature_names_in_" not in self.__dict__:
-            if self.n_threads is None:
-                out = net._compiled.forward_few_rows(X)   # None unless a ready row or few
-                if out is not None:
-                    return out
+            out = net._compiled.forward_few_rows(X, effective_n_threads(self.n_threads))
+            if out is not None:        # up to 4 ready rows (None otherwise)
+                return out
             if is_ready_matrix(X, net.dtype.num, net.layer_sizes[0]):
                 return net._forward_checked(X, self.n_threads)
         X = _dense(validate_data(self, X, accept_sparse=["csr", "csc"],

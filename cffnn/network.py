@@ -164,10 +164,10 @@ class Network:
         Returns ndarray of shape (n_samples, n_outputs), in the network's dtype:
         probabilities for logistic and softmax outputs.
         """
-        if n_threads is None:
-            out = self._compiled.forward_few_rows(X)   # None unless a ready row or few
-            if out is not None:
-                return out
+        # up to 4 rows that need no conversion skip the Python edge (None otherwise)
+        out = self._compiled.forward_few_rows(X, effective_n_threads(n_threads))
+        if out is not None:
+            return out
         return self._forward_checked(check_features(X, self.dtype, self.layer_sizes[0]),
                                      n_threads)
 

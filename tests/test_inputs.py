@@ -252,16 +252,16 @@ def test_float32_network_converts_float64_input_like_astype():
 @pytest.mark.parametrize("n_rows", [1, 2, 4, 5])
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_few_rows_fast_path_equals_general_path(dtype, n_rows):
-    """Up to 4 ready rows skip Python's checks (n_threads=None); the result must be the
-    general path's, bit for bit, and every other form of the same rows, converted on the
-    general path, must give what the general path gives for them. The result is a
+    """Up to 4 ready rows skip Python's checks (whatever n_threads); the result must be
+    the general path's, bit for bit, and every other form of the same rows, converted on
+    the general path, must give what the general path gives for them. The result is a
     fresh array of the net's dtype."""
     rng = np.random.default_rng(n_rows)
     net = network([9, 16, 3], activation="relu", output="softmax", dtype=dtype,
                   random_state=1)
     X = np.ascontiguousarray(rng.normal(size=(n_rows, 9)).astype(dtype))
-    expected = net.forward(X, n_threads=1)            # an int: the general path
-    assert (net._compiled.forward_few_rows(X) is None) == (n_rows > 4)
+    expected = net._forward_checked(X, 1)             # the general path
+    assert (net._compiled.forward_few_rows(X, 1) is None) == (n_rows > 4)
     X_read_only = X.copy()
     X_read_only.flags.writeable = False
     X_strided = np.zeros((n_rows, 18), dtype=dtype)[:, ::2]
@@ -273,8 +273,8 @@ def test_few_rows_fast_path_equals_general_path(dtype, n_rows):
         output = net.forward(form)
         assert output.dtype == dtype and output.shape == (n_rows, 3)
         assert output.flags.c_contiguous and output.flags.writeable and output.flags.owndata
-        np.testing.assert_array_equal(
-            output, net.forward(np.asarray(form).astype(dtype), n_threads=1))
+        np.testing.assert_array_equal(   # the general path on the same values
+            output, net._forward_checked(np.ascontiguousarray(form, dtype=dtype), 1))
         if np.asarray(form).dtype == dtype:
             np.testing.assert_array_equal(output, expected)
         np.testing.assert_array_equal(np.asarray(form), original)

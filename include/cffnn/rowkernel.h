@@ -8,7 +8,8 @@
  * Measured: it runs at the speed one core of this machine reads from L3: the 0.9 MB of
  * a 784-256-128-10 network's weights took 12.4-14.5 us through this loop for a row
  * without zeros (no Python around it), and a plain sum over 935 KB took 11.7-12.1 us
- * (~80 GB/s). Only inputs that are 0, whose rows are skipped, make it faster than that.
+ * (~80 GB/s). Only inputs that are 0, whose rows are skipped, make it faster than that,
+ * and a second core reading the other half (helper.h).
  *
  * (Small GEMMs built from this loop, for batches of 32 on a 64-32-10 network, were
  * measured 2x slower than OpenBLAS's sgemm: a row at a time leaves too few independent
@@ -73,12 +74,12 @@ static inline const int *cffnn_rows_used(ptrdiff_t count, ptrdiff_t n_in, int *n
 
 /* Portable version: y = b + x W, row of W by row of W (rows listed, or all if NULL). */
 #define CFFNN_DEFINE_ROW_BASE(NAME, T)                                                  \
-static void NAME(const T *x, const T *W, const T *b, T *y, ptrdiff_t n_out,             \
-                 const int *nonzero, ptrdiff_t n_used) {                                \
+static void NAME(const T *x, const T *W, ptrdiff_t ldw, const T *b, T *y,               \
+                 ptrdiff_t n_out, const int *nonzero, ptrdiff_t n_used) {               \
     for (ptrdiff_t j = 0; j < n_out; j++) y[j] = b ? b[j] : 0;                          \
     for (ptrdiff_t t = 0; t < n_used; t++) {                                            \
         const ptrdiff_t i = nonzero ? nonzero[t] : t;                                   \
-        const T xi = x[i], *w = W + i * n_out;                                          \
+        const T xi = x[i], *w = W + i * ldw;                                            \
         for (ptrdiff_t j = 0; j < n_out; j++) y[j] += xi * w[j];                        \
     }                                                                                   \
 }
@@ -147,22 +148,22 @@ CFFNN_DEFINE_NONZERO_AVX2(d, double, 4, CFFNN_NONZERO_MASK_D)
 #define CFFNN_ROW_CHUNK 16
 #define CFFNN_DEFINE_COLUMNS_AVX2(NAME, T, NV, LANES, VEC, LOAD, STORE, SET1, FMA, ZERO) \
 __attribute__((target("avx2,fma")))                                                     \
-static inline void NAME(const T *x, const T *W, T *y, ptrdiff_t n_out,                  \
+static inline void NAME(const T *x, const T *W, ptrdiff_t ldw, T *y,                   \
                         const int *nonzero, ptrdiff_t t0, ptrdiff_t t1, ptrdiff_t j0) { \
     VEC acc[NV];                                                                        \
     for (int v = 0; v < NV; v++) acc[v] = LOAD(y + j0 + v * LANES);                     \
     if (nonzero == NULL) {                                                              \
         for (ptrdiff_t i = t0; i < t1; i++) {                                           \
             const VEC xi = SET1(x[i]);                                                  \
-            const T *w = W + i * n_out + j0;                                            \
+            const T *w = W + i * ldw + j0;                                              \
             for (int v = 0; v < NV; v++) acc[v] = FMA(xi, LOAD(w + v * LANES), acc[v]); \
         }                                                                               \
     } else {                                                                            \
         for (ptrdiff_t t = t0; t < t1; t++) {                                           \
             const ptrdiff_t i = nonzero[t];                                             \
             const VEC xi = SET1(x[i]);                                                  \
-            const T *w = W + i * n_out + j0;                                            \
-            const T *ahead = W + nonzero[t + CFFNN_ROW_AHEAD] * n_out + j0;             \
+            const T *w = W + i * ldw + j0;                                              \
+            const T *ahead = W + nonzero[t + CFFNN_ROW_AHEAD] * ldw + j0;               \
             for (int v = 0; v < NV; v += 2)                                             \
                 _mm_prefetch((const char *)(ahead + v * LANES), _MM_HINT_T0);           \
             for (int v = 0; v < NV; v++) acc[v] = FMA(xi, LOAD(w + v * LANES), acc[v]); \
@@ -187,22 +188,22 @@ CFFNN_DEFINE_COLUMNS_AVX2(cffnn_columns1_d, double, 1, 4, __m256d, _mm256_loadu_
  * column block; nonzero is NULL when every row is used. */
 #define CFFNN_DEFINE_ROW_AVX2(NAME, T, LANES, SUFFIX)                                    \
 __attribute__((target("avx2,fma")))                                                     \
-static void NAME(const T *x, const T *W, const T *b, T *y, ptrdiff_t n_out,             \
-                 const int *nonzero, ptrdiff_t n_used) {                                \
+static void NAME(const T *x, const T *W, ptrdiff_t ldw, const T *b, T *y,               \
+                 ptrdiff_t n_out, const int *nonzero, ptrdiff_t n_used) {               \
     for (ptrdiff_t j = 0; j < n_out; j++) y[j] = b ? b[j] : 0;                          \
     for (ptrdiff_t t0 = 0; t0 < n_used; t0 += CFFNN_ROW_CHUNK) {                        \
         const ptrdiff_t t1 = t0 + CFFNN_ROW_CHUNK < n_used ? t0 + CFFNN_ROW_CHUNK : n_used; \
         ptrdiff_t j0 = 0;                                                               \
         for (; j0 + 8 * LANES <= n_out; j0 += 8 * LANES)                                \
-            cffnn_columns8_##SUFFIX(x, W, y, n_out, nonzero, t0, t1, j0);               \
+            cffnn_columns8_##SUFFIX(x, W, ldw, y, nonzero, t0, t1, j0);               \
         for (; j0 + 4 * LANES <= n_out; j0 += 4 * LANES)                                \
-            cffnn_columns4_##SUFFIX(x, W, y, n_out, nonzero, t0, t1, j0);               \
+            cffnn_columns4_##SUFFIX(x, W, ldw, y, nonzero, t0, t1, j0);               \
         for (; j0 + LANES <= n_out; j0 += LANES)                                        \
-            cffnn_columns1_##SUFFIX(x, W, y, n_out, nonzero, t0, t1, j0);               \
+            cffnn_columns1_##SUFFIX(x, W, ldw, y, nonzero, t0, t1, j0);               \
         for (; j0 < n_out; j0++)                                                        \
             for (ptrdiff_t t = t0; t < t1; t++) {                                       \
                 const ptrdiff_t i = nonzero ? nonzero[t] : t;                           \
-                y[j0] += x[i] * W[i * n_out + j0];                                      \
+                y[j0] += x[i] * W[i * ldw + j0];                                        \
             }                                                                           \
     }                                                                                   \
 }
@@ -210,24 +211,25 @@ CFFNN_DEFINE_ROW_AVX2(cffnn_row_times_matrix_f_avx2, float, 8, f)
 CFFNN_DEFINE_ROW_AVX2(cffnn_row_times_matrix_d_avx2, double, 4, d)
 #endif
 
-/* y (n_out) = b + x W (b NULL: 0; b == y: y += x W); nonzero: CFFNN_ROW_SCRATCH(n_in)
- * ints of scratch. */
+/* y (n_out) = b + x W (b NULL: 0; b == y: y += x W), where row i of W starts at
+ * W + i * ldw (ldw >= n_out: W may be a block of columns of a wider matrix); nonzero:
+ * CFFNN_ROW_SCRATCH(n_in) ints of scratch. */
 #define CFFNN_DEFINE_ROW_DISPATCH(NAME, T, SUFFIX)                                       \
-static inline void NAME(const T *x, const T *W, const T *b, T *y, ptrdiff_t n_in,       \
-                        ptrdiff_t n_out, int *nonzero) {                                \
+static inline void NAME(const T *x, const T *W, ptrdiff_t ldw, const T *b, T *y,        \
+                        ptrdiff_t n_in, ptrdiff_t n_out, int *nonzero) {                \
     ptrdiff_t n_used;                                                                   \
     const int *rows;                                                                    \
     CFFNN_ROW_PICK_AVX2(NAME, SUFFIX)                                                   \
     rows = cffnn_rows_used(cffnn_nonzero_##SUFFIX##_base(x, n_in, nonzero), n_in,       \
                            nonzero, &n_used);                                           \
-    cffnn_row_times_matrix_##SUFFIX##_base(x, W, b, y, n_out, rows, n_used);            \
+    cffnn_row_times_matrix_##SUFFIX##_base(x, W, ldw, b, y, n_out, rows, n_used);       \
 }
 #ifdef CFFNN_ROW_AVX2
 #define CFFNN_ROW_PICK_AVX2(NAME, SUFFIX)                                                \
     if (cffnn_has_avx2_fma()) {                                                         \
         rows = cffnn_rows_used(cffnn_nonzero_##SUFFIX##_avx2(x, n_in, nonzero), n_in,   \
                                nonzero, &n_used);                                       \
-        cffnn_row_times_matrix_##SUFFIX##_avx2(x, W, b, y, n_out, rows, n_used);        \
+        cffnn_row_times_matrix_##SUFFIX##_avx2(x, W, ldw, b, y, n_out, rows, n_used);   \
         return;                                                                         \
     }
 #else

@@ -1,0 +1,246 @@
+/*
+ * cffnn/helper.h: one helper thread that can take half of a forward pass of a few rows.
+ *
+ * Why: the forward pass of one row of a 784-256-128-10 network reads 0.9 MB of weights
+ * once, and one core of this project's machine reads ~70 GB/s from its caches: 13-17 us
+ * however the loop is written (rowkernel.h). Two cores, each reading the half of the
+ * weights its half of the outputs needs, took 9.3 us instead of 17.3 (dense row) and
+ * 5.6 us instead of 8.0 (a row with half its inputs 0), measured in C. An OpenMP team
+ * cannot do this: cffnn's runtime waits passively (_openmp_runtime.py), and waking a
+ * sleeping thread costs ~26 us here.
+ *
+ * So the helper is a thread of its own, which after each task spins for
+ * CFFNN_HELPER_SPIN_NS, ready for the next one, and then sleeps. A caller never waits
+ * for a helper that is not already running: it posts the task (cffnn_helper_post), does
+ * its own half, and then (cffnn_helper_join) either finds the task taken, and waits for
+ * the helper that is running it, or takes it back and runs it itself. Whether the
+ * helper took part never changes the result: both halves compute what they would on
+ * one thread.
+ *
+ * When the helper sleeps it is woken only if the previous post was less than
+ * CFFNN_HELPER_SPIN_NS ago (calls in quick succession: the next ones will find it
+ * spinning); a call now and then runs on one thread and costs the other core nothing.
+ * The thread is started the same way, on the second of two posts in quick succession.
+ *
+ * The other core may belong to another process. A helper off its core would keep the
+ * caller waiting: so a post skips a spinning helper whose last note of the time is
+ * older than CFFNN_HELPER_STALE_NS, and a join that had to wait for a helper that lost
+ * its core mid-task (CFFNN_HELPER_LATE_NS) leaves it alone for a cooldown, during which
+ * the calls run on one thread and the helper soon sleeps, leaving that core to the
+ * other process. Measured (benchmarks/one_row.py, a busy process beside a loop of
+ * one-row calls): 1-thread/2-thread time 0.58 with a plain 30 us rule for lateness,
+ * 1.00 with these; 1.4 on an idle machine.
+ *
+ * One caller at a time: a post made while another caller holds the helper returns 0
+ * (run the task yourself). After fork() the child starts with no helper (a thread does
+ * not survive a fork) and starts its own when needed.
+ *
+ * Linux only (futex); elsewhere cffnn_helper_post always returns 0.
+ */
+#ifndef CFFNN_HELPER_H
+#define CFFNN_HELPER_H
+
+#include "cffnn/team.h"   /* atomics, cffnn_cpu_relax, cffnn_now_ns, CFFNN_HAVE_FUTEX */
+
+typedef void (*cffnn_helper_task)(void *arg);
+
+/* How long the helper spins after a task before it sleeps: a one-row forward call from
+ * Python comes every ~15-20 us in a loop of predictions. */
+#define CFFNN_HELPER_SPIN_NS 100000LL
+/* A spinning helper notes the time every ~2 us; a note older than this means it is off
+ * its core (another process has it), and a post would wait for it: skip the helper. */
+#define CFFNN_HELPER_STALE_NS 20000LL
+/* A join that waited longer than this for the helper (a half takes 3-10 us, its first
+ * after a sleep up to ~100 us: its caches are cold) means that it lost its core to
+ * another process while working, and the caller waited for that process's time slice
+ * (milliseconds). Then the helper is left alone for a cooldown: the first one, doubled
+ * at each such wait up to the last while they keep coming, forgotten after a quiet
+ * CFFNN_HELPER_FORGET_NS. */
+#define CFFNN_HELPER_LATE_NS 500000LL
+#define CFFNN_HELPER_FIRST_COOLDOWN_NS 100000000LL
+#define CFFNN_HELPER_LAST_COOLDOWN_NS 3200000000LL
+#define CFFNN_HELPER_FORGET_NS 10000000000LL
+
+#if defined(CFFNN_HAVE_FUTEX)
+#include <pthread.h>
+#include <signal.h>
+#define CFFNN_HAVE_HELPER 1
+
+/* Each counter on its own cache line. Tickets count posts: the helper spins on
+ * `request`; the task of ticket t is run by whoever moves `claimed` from t - 1 to t. */
+static struct {
+    unsigned int request;         /* tickets posted so far (wrapping) */
+    char pad_request[64 - sizeof(unsigned int)];
+    unsigned int claimed;         /* tickets taken, by the helper or back by the caller */
+    char pad_claimed[64 - sizeof(unsigned int)];
+    unsigned int finished;        /* the last ticket the helper finished */
+    char pad_finished[64 - sizeof(unsigned int)];
+    long long alive_ns;           /* when the spinning helper last noted the time */
+    char pad_alive[64 - sizeof(long long)];
+    int sleeping;                 /* 1 while the helper may be asleep on `request` */
+    int busy;                     /* 1 while a caller holds the helper (post to join) */
+    unsigned int ticket;          /* the holder's ticket (caller-owned) */
+    unsigned long long tasks_run; /* tasks the helper thread ran (for the tests) */
+    int started;                  /* 0: no thread yet, 1: running, -1: could not start */
+    long long last_post_ns;       /* when the previous post was made (caller-owned) */
+    long long cooldown_ns;        /* the last cooldown, 0 before any (caller-owned) */
+    long long cooldown_end_ns;    /* no posts before this (caller-owned) */
+    cffnn_helper_task task;       /* the posted task, written before `request` moves */
+    void *arg;
+} cffnn_helper;
+
+/* In a child process after fork(): no helper thread exists there. */
+static void cffnn_helper_after_fork(void) {
+    cffnn_helper.request = cffnn_helper.claimed = cffnn_helper.finished = 0;
+    cffnn_helper.sleeping = cffnn_helper.busy = 0;
+    cffnn_helper.started = 0;
+    cffnn_helper.last_post_ns = 0;
+    cffnn_helper.cooldown_ns = cffnn_helper.cooldown_end_ns = 0;
+    cffnn_helper.tasks_run = 0;
+}
+
+static void *cffnn_helper_main(void *unused) {
+    unsigned int last = 0, expected;
+    long long spin_start, now;
+    int spins;
+    (void)unused;
+    for (;;) {
+        /* wait for a new ticket: spin for CFFNN_HELPER_SPIN_NS, then sleep */
+        spin_start = cffnn_now_ns();
+        __atomic_store_n(&cffnn_helper.alive_ns, spin_start, __ATOMIC_RELAXED);
+        for (spins = 0; cffnn_load_acquire(&cffnn_helper.request) == last; spins++) {
+            cffnn_cpu_relax();
+            if ((spins & 63) != 63)
+                continue;
+            now = cffnn_now_ns();
+            __atomic_store_n(&cffnn_helper.alive_ns, now, __ATOMIC_RELAXED);
+            if (now - spin_start > CFFNN_HELPER_SPIN_NS) {
+                __atomic_store_n(&cffnn_helper.sleeping, 1, __ATOMIC_SEQ_CST);
+                /* FUTEX_WAIT returns at once if request has already moved on */
+                while (cffnn_load_seq_cst(&cffnn_helper.request) == last)
+                    syscall(SYS_futex, &cffnn_helper.request, FUTEX_WAIT_PRIVATE,
+                            (int)last, NULL, NULL, 0);
+                __atomic_store_n(&cffnn_helper.sleeping, 0, __ATOMIC_SEQ_CST);
+            }
+        }
+        last = cffnn_load_acquire(&cffnn_helper.request);
+        expected = last - 1u;
+        /* take the newest ticket unless its caller has taken it back */
+        if (__atomic_compare_exchange_n(&cffnn_helper.claimed, &expected, last, 0,
+                                        __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+            cffnn_helper.task(cffnn_helper.arg);
+            __atomic_fetch_add(&cffnn_helper.tasks_run, 1ull, __ATOMIC_RELAXED);
+            __atomic_store_n(&cffnn_helper.finished, last, __ATOMIC_RELEASE);
+        }
+    }
+    return NULL;
+}
+
+/* Start the thread, with every signal blocked in it (Python handles signals on its main
+ * thread); 1 on success. Called with `busy` held. */
+static int cffnn_helper_start(void) {
+    static int fork_handler_registered = 0;
+    pthread_attr_t attributes;
+    pthread_t thread;
+    sigset_t all, previous;
+    int status;
+    if (!fork_handler_registered) {
+        if (pthread_atfork(NULL, NULL, cffnn_helper_after_fork) != 0)
+            return 0;
+        fork_handler_registered = 1;
+    }
+    if (pthread_attr_init(&attributes) != 0)
+        return 0;
+    pthread_attr_setdetachstate(&attributes, PTHREAD_CREATE_DETACHED);
+    pthread_attr_setstacksize(&attributes, 1 << 20);   /* tasks keep their data on the heap */
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &previous);
+    status = pthread_create(&thread, &attributes, cffnn_helper_main, NULL);
+    pthread_sigmask(SIG_SETMASK, &previous, NULL);
+    pthread_attr_destroy(&attributes);
+    return status == 0;
+}
+
+/* Offer task(arg) to the helper. Returns 1 when it was posted (then call
+ * cffnn_helper_join() after your own half: the task will have run when it returns), or
+ * 0 when the helper is not at hand (run the task yourself). */
+static int cffnn_helper_post(cffnn_helper_task task, void *arg) {
+    int free_ = 0;
+    long long now = cffnn_now_ns(), previous_post;
+    int recent;
+    if (!__atomic_compare_exchange_n(&cffnn_helper.busy, &free_, 1, 0, __ATOMIC_ACQUIRE,
+                                     __ATOMIC_RELAXED))
+        return 0;                             /* another caller holds it */
+    previous_post = cffnn_helper.last_post_ns;
+    cffnn_helper.last_post_ns = now;
+    recent = previous_post != 0 && now - previous_post < CFFNN_HELPER_SPIN_NS;
+    if (cffnn_helper.started == 0 && recent)
+        cffnn_helper.started = cffnn_helper_start() ? 1 : -1;
+    if (cffnn_helper.started != 1 || now < cffnn_helper.cooldown_end_ns
+            || (cffnn_load_seq_cst(&cffnn_helper.sleeping)
+                ? !recent
+                : now - __atomic_load_n(&cffnn_helper.alive_ns, __ATOMIC_RELAXED)
+                  > CFFNN_HELPER_STALE_NS)) {
+        __atomic_store_n(&cffnn_helper.busy, 0, __ATOMIC_RELEASE);
+        return 0;
+    }
+    cffnn_helper.task = task;
+    cffnn_helper.arg = arg;
+    /* the helper announces `sleeping` and then reads `request`; we move `request` and
+     * then read `sleeping`: both sequentially consistent, so no wake-up is lost */
+    cffnn_helper.ticket = __atomic_add_fetch(&cffnn_helper.request, 1u, __ATOMIC_SEQ_CST);
+    if (cffnn_load_seq_cst(&cffnn_helper.sleeping))
+        syscall(SYS_futex, &cffnn_helper.request, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+    return 1;
+}
+
+/* After cffnn_helper_post returned 1: take the task back and run it if the helper has
+ * not started it, else wait for the helper to finish it. */
+static void cffnn_helper_join(void) {
+    const unsigned int ticket = cffnn_helper.ticket;
+    unsigned int expected = ticket - 1u;
+    int spins = 0;
+    long long wait_start, now;
+    if (__atomic_compare_exchange_n(&cffnn_helper.claimed, &expected, ticket, 0,
+                                    __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+        cffnn_helper.task(cffnn_helper.arg);
+    } else {
+        wait_start = cffnn_now_ns();
+        /* the helper is running it: a few microseconds, unless it has lost its core, in
+         * which case spinning here must not keep it from getting one back */
+        while (cffnn_load_acquire(&cffnn_helper.finished) != ticket) {
+            if (++spins < CFFNN_BARRIER_SPINS)
+                cffnn_cpu_relax();
+            else
+                cffnn_yield();
+        }
+        now = cffnn_now_ns();
+        if (now - wait_start > CFFNN_HELPER_LATE_NS) {
+            if (cffnn_helper.cooldown_ns == 0
+                    || now - cffnn_helper.cooldown_end_ns > CFFNN_HELPER_FORGET_NS)
+                cffnn_helper.cooldown_ns = CFFNN_HELPER_FIRST_COOLDOWN_NS;
+            else if (2 * cffnn_helper.cooldown_ns <= CFFNN_HELPER_LAST_COOLDOWN_NS)
+                cffnn_helper.cooldown_ns *= 2;
+            cffnn_helper.cooldown_end_ns = now + cffnn_helper.cooldown_ns;
+        }
+    }
+    __atomic_store_n(&cffnn_helper.busy, 0, __ATOMIC_RELEASE);
+}
+
+/* How many tasks the helper thread has run in this process. */
+static unsigned long long cffnn_helper_tasks_run(void) {
+    return __atomic_load_n(&cffnn_helper.tasks_run, __ATOMIC_RELAXED);
+}
+
+#else
+#define CFFNN_HAVE_HELPER 0
+static int cffnn_helper_post(cffnn_helper_task task, void *arg) {
+    (void)task;
+    (void)arg;
+    return 0;
+}
+static void cffnn_helper_join(void) {}
+static unsigned long long cffnn_helper_tasks_run(void) { return 0; }
+#endif
+
+#endif /* CFFNN_HELPER_H */

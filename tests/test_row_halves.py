@@ -1,0 +1,150 @@
+"""A few rows of a large network: layers 0 and 1 in halves, the second half on the
+helper thread of include/cffnn/helper.h when n_threads > 1 (cffnn/_kernels.pyx,
+first_layers_in_halves).
+
+Whether the helper takes part must never change a result: one thread and two give the
+same bits, and both agree with the NumPy reference. The networks here have twice the
+weights the cut needs (row_split_column: 128 KB in layers 0 and 1)."""
+import multiprocessing
+import os
+import sys
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import pytest
+
+from cffnn import _kernels, check_gradient
+from _testing import (HIDDEN_ACTIVATIONS, OUTPUT_LOSS_PAIRS, PAIR_IDS, make_targets,
+                      network, reference_results, rel_err, sample_features)
+
+# (n0 + n2) * n1 * itemsize >= 256 KB, and a third layer after the two halves
+SIZES = {np.float32: [400, 144, 112, 3], np.float64: [200, 144, 80, 3]}
+# a two-layer network: the second half's share is the output layer's logits
+TWO_LAYERS = {np.float32: [500, 144, 4], np.float64: [240, 144, 4]}
+DTYPES = [np.float32, np.float64]
+TOLERANCE = {np.float32: 1e-4, np.float64: 1e-10}
+
+
+def rows_of(net, rng, n_rows):
+    X = rng.normal(size=(n_rows, net.layer_sizes[0]))
+    X[:, ::3] = 0          # zeros: rowkernel.h's list of the rows of W it uses
+    return np.ascontiguousarray(X.astype(net.dtype))
+
+
+def forward_twice(net, X):
+    """(one thread, two threads) outputs of the edge's path for a few rows, the second
+    after a call that starts the helper and warms it (helper.h starts it on the second
+    of two calls in quick succession)."""
+    one = net._compiled.forward_few_rows(X, 1)
+    for _ in range(3):
+        two = net._compiled.forward_few_rows(X, 2)
+    return one, two
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("activation", HIDDEN_ACTIVATIONS)
+@pytest.mark.parametrize("output", ["identity", "logistic", "softmax"])
+def test_one_thread_and_two_give_the_same_bits(dtype, activation, output):
+    rng = np.random.default_rng(7)
+    for sizes in (SIZES[dtype], TWO_LAYERS[dtype]):
+        net = network(sizes, activation=activation, output=output, dtype=dtype)
+        for n_rows in (1, 2, 3, 4):
+            X = rows_of(net, rng, n_rows)
+            one, two = forward_twice(net, X)
+            assert one.dtype == dtype
+            np.testing.assert_array_equal(one, two)
+            # the general path (an explicit n_threads) takes the same halves
+            np.testing.assert_array_equal(net.forward(X, n_threads=2), one)
+            np.testing.assert_array_equal(net.forward(X, n_threads=1), one)
+            expected, _, _ = reference_results(net, X, np.zeros((n_rows, sizes[-1])))
+            assert rel_err(one, expected) <= TOLERANCE[dtype]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("output, loss", OUTPUT_LOSS_PAIRS, ids=PAIR_IDS)
+def test_loss_and_gradient_of_a_few_rows_match_the_reference(dtype, output, loss):
+    """The loss (on two threads when asked) and the training path (on one) cut the
+    network the same way; gelu keeps the pre-activations of both halves."""
+    rng = np.random.default_rng(3)
+    for activation in ("gelu", "tanh"):
+        net = network(SIZES[dtype], activation=activation, output=output, loss=loss,
+                      dtype=dtype)
+        for n_rows in (1, 4):
+            X = rows_of(net, rng, n_rows)
+            Y, Y_matrix = make_targets(output, loss, n_rows, net.layer_sizes[-1], rng)
+            _, expected_loss, expected_grad = reference_results(net, X, Y_matrix)
+            losses = [net.loss(X, Y, n_threads=t) for t in (1, 2, 2)]
+            assert losses[0] == losses[1] == losses[2]
+            assert rel_err(losses[0], expected_loss) <= TOLERANCE[dtype]
+            value, grad = net.loss_and_gradient(X, Y, n_threads=2)
+            assert rel_err(value, expected_loss) <= TOLERANCE[dtype]
+            assert rel_err(grad, expected_grad) <= 10 * TOLERANCE[dtype]
+
+
+def test_gradient_through_the_halves_matches_finite_differences():
+    rng = np.random.default_rng(5)
+    net = network([96, 256, 32, 2], activation="gelu", output="softmax")   # 320 KB
+    X = sample_features(net, 3, rng)
+    Y, _ = make_targets("softmax", "log_loss", 3, 2, rng)
+    assert check_gradient(net, X, Y, alpha=1e-3) <= 1e-6
+
+
+def helper_can_run():
+    return (_kernels.helper_available() and hasattr(os, "sched_getaffinity")
+            and len(os.sched_getaffinity(0)) >= 2)
+
+
+@pytest.mark.skipif(not helper_can_run(),
+                    reason="helper.h's thread exists on Linux with 2 usable cores or more")
+def test_the_helper_thread_takes_halves_in_a_loop_of_calls():
+    """In a loop of one-row calls the helper spins between them and takes the second
+    half of most (a loaded machine may keep it from some, never from all of 300)."""
+    rng = np.random.default_rng(1)
+    net = network(SIZES[np.float32], activation="relu", dtype=np.float32)
+    X = rows_of(net, rng, 1)
+    expected = net._compiled.forward_few_rows(X, 1)
+    before = _kernels.helper_tasks_run()
+    for _ in range(300):
+        np.testing.assert_array_equal(net._compiled.forward_few_rows(X, 2), expected)
+    assert _kernels.helper_tasks_run() > before
+
+
+def test_threads_calling_at_once_get_their_own_results():
+    """One caller holds the helper at a time; the others run both halves themselves."""
+    rng = np.random.default_rng(2)
+    net = network(SIZES[np.float32], activation="tanh", dtype=np.float32)
+    X = rows_of(net, rng, 32)
+    expected = [net._compiled.forward_few_rows(X[i:i + 1 + i % 4], 1) for i in range(28)]
+
+    def calls(seed):
+        order = np.random.default_rng(seed).permutation(28)
+        return all(np.array_equal(net._compiled.forward_few_rows(X[i:i + 1 + i % 4], 2),
+                                  expected[i]) for i in order for _ in range(5))
+
+    with ThreadPoolExecutor(4) as pool:
+        assert all(pool.map(calls, range(12)))
+
+
+def _forward_in_child(queue):
+    net = network(SIZES[np.float64], activation="relu", dtype=np.float64)
+    X = rows_of(net, np.random.default_rng(4), 1)
+    results = [net._compiled.forward_few_rows(X, 2) for _ in range(200)]
+    queue.put(all(np.array_equal(r, net._compiled.forward_few_rows(X, 1)) for r in results))
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="fork start method: Linux")
+def test_a_forked_child_starts_its_own_helper():
+    """A thread does not survive fork(): the child must not wait for the parent's."""
+    net = network(SIZES[np.float64], activation="relu", dtype=np.float64)
+    X = rows_of(net, np.random.default_rng(4), 1)
+    for _ in range(50):                        # the parent's helper is running now
+        net._compiled.forward_few_rows(X, 2)
+    context = multiprocessing.get_context("fork")
+    queue = context.Queue()
+    child = context.Process(target=_forward_in_child, args=(queue,))
+    child.start()
+    child.join(timeout=120)
+    if child.is_alive():
+        child.kill()
+        pytest.fail("the forked child hung in a forward pass")
+    assert child.exitcode == 0 and queue.get(timeout=10)
