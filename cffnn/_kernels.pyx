@@ -1373,7 +1373,22 @@ cdef class CompiledNetwork:
         shape[0] = (<cnp.ndarray> X).shape[0]
         shape[1] = net.sizes[net.n_layers]
         cdef cnp.ndarray out = cnp.PyArray_EMPTY(2, shape, self.typenum, 0)
-        self.forward(X, out, n_threads)
+        # X is what forward's checks (data_of) require: ready_matrix said so
+        cdef void* x = cnp.PyArray_DATA(<cnp.ndarray> X)
+        cdef void* y = cnp.PyArray_DATA(out)
+        cdef void* params = cnp.PyArray_DATA(self.params)
+        cdef Py_ssize_t n_rows = shape[0]
+        cdef double unused
+        cdef int status
+        with nogil:
+            if self.typenum == cnp.NPY_FLOAT32:
+                status = forward_all(net, <float*> params, <float*> x, n_rows, <float*> y,
+                                     NULL, NULL, 0.0, 0, n_threads, &unused)
+            else:
+                status = forward_all(net, <double*> params, <double*> x, n_rows,
+                                     <double*> y, NULL, NULL, 0.0, 0, n_threads, &unused)
+        if status != 0:
+            raise MemoryError("cffnn: could not allocate the forward workspace")
         return out
 
     def loss(self, cnp.ndarray X, cnp.ndarray Y, object sample_weight,
