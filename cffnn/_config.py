@@ -6,7 +6,7 @@ import numpy as np
 import scipy
 from threadpoolctl import threadpool_info
 
-from cffnn import _openmp_runtime, _threads
+from cffnn import _kernels, _openmp_runtime, _threads
 from cffnn._parallelism import effective_n_threads, usable_cpu_count
 
 
@@ -27,6 +27,7 @@ def config():
         "openmp_wait_policy": _openmp_runtime.wait_policy,
         "usable_cpus": usable_cpu_count(),
         "default_n_threads": effective_n_threads(None),
+        "row_helper_thread": _kernels.helper_available(),
         "blas_held_from_c": _threads.blas_threads_controlled(),
         "blas": [{key: info.get(key) for key in
                   ("internal_api", "version", "threading_layer", "architecture",
@@ -47,6 +48,9 @@ def show_config(file=None):
                       if facts["openmp"] else "disabled: kernels run on one thread"),
         f"threads: {facts['default_n_threads']} by default (n_threads=None), "
         f"{facts['usable_cpus']} usable cores",
+        "forward of 1-4 rows of a large network: "
+        + ("a helper thread takes half when n_threads > 1" if facts["row_helper_thread"]
+           else "one thread (no helper thread in this build)"),
         "BLAS (scipy.linalg.cython_blas and others loaded):"
         + ("" if facts["blas"] else " none found by threadpoolctl"),
     ]

@@ -43,6 +43,9 @@ def test_show_config_prints_openmp_and_blas(capsys):
     assert "OpenMP" in text and "BLAS" in text
     assert cffnn.__version__ in text
     assert ("enabled" if _config.config()["openmp"] else "disabled") in text
+    assert ("a helper thread" if _config.config()["row_helper_thread"]
+            else "no helper thread") in text
+    assert _config.config()["row_helper_thread"] == sys.platform.startswith("linux")
 
 
 def test_show_config_writes_to_a_file():
