@@ -1339,20 +1339,27 @@ cdef class CompiledNetwork:
         """out (n_samples, n_outputs) = network output for X (n_samples, n_features)."""
         cdef Layout* net = &self.layout
         cdef Py_ssize_t n_rows = X.shape[0]
-        cdef void* x = data_of(X, n_rows, net.sizes[0], self.typenum, "X")
-        cdef void* y = data_of(out, n_rows, net.sizes[net.n_layers], self.typenum, "out")
+        self._forward(data_of(X, n_rows, net.sizes[0], self.typenum, "X"),
+                      data_of(out, n_rows, net.sizes[net.n_layers], self.typenum, "out"),
+                      n_rows, n_threads)
+
+    cdef int _forward(self, const void* x, void* y, Py_ssize_t n_rows,
+                      int n_threads) except -1:
+        """forward_all without the GIL, for checked X data x and output data y."""
+        cdef Layout* net = &self.layout
         cdef void* params = cnp.PyArray_DATA(self.params)
         cdef double unused
         cdef int status
         with nogil:
             if self.typenum == cnp.NPY_FLOAT32:
-                status = forward_all(net, <float*> params, <float*> x, n_rows, <float*> y,
-                                     NULL, NULL, 0.0, 0, n_threads, &unused)
+                status = forward_all(net, <float*> params, <const float*> x, n_rows,
+                                     <float*> y, NULL, NULL, 0.0, 0, n_threads, &unused)
             else:
-                status = forward_all(net, <double*> params, <double*> x, n_rows,
+                status = forward_all(net, <double*> params, <const double*> x, n_rows,
                                      <double*> y, NULL, NULL, 0.0, 0, n_threads, &unused)
         if status != 0:
             raise MemoryError("cffnn: could not allocate the forward workspace")
+        return 0
 
     def forward_few_rows(self, object X, int n_threads):
         """The network output for X when X is a ready matrix (is_ready_matrix) of at most
@@ -1374,21 +1381,8 @@ cdef class CompiledNetwork:
         shape[1] = net.sizes[net.n_layers]
         cdef cnp.ndarray out = cnp.PyArray_EMPTY(2, shape, self.typenum, 0)
         # X is what forward's checks (data_of) require: ready_matrix said so
-        cdef void* x = cnp.PyArray_DATA(<cnp.ndarray> X)
-        cdef void* y = cnp.PyArray_DATA(out)
-        cdef void* params = cnp.PyArray_DATA(self.params)
-        cdef Py_ssize_t n_rows = shape[0]
-        cdef double unused
-        cdef int status
-        with nogil:
-            if self.typenum == cnp.NPY_FLOAT32:
-                status = forward_all(net, <float*> params, <float*> x, n_rows, <float*> y,
-                                     NULL, NULL, 0.0, 0, n_threads, &unused)
-            else:
-                status = forward_all(net, <double*> params, <double*> x, n_rows,
-                                     <double*> y, NULL, NULL, 0.0, 0, n_threads, &unused)
-        if status != 0:
-            raise MemoryError("cffnn: could not allocate the forward workspace")
+        self._forward(cnp.PyArray_DATA(<cnp.ndarray> X), cnp.PyArray_DATA(out), shape[0],
+                      n_threads)
         return out
 
     def loss(self, cnp.ndarray X, cnp.ndarray Y, object sample_weight,
