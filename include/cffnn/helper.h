@@ -28,8 +28,8 @@
  * its core mid-task (CFFNN_HELPER_LATE_NS) leaves it alone for a cooldown, during which
  * the calls run on one thread and the helper soon sleeps, leaving that core to the
  * other process. Measured (benchmarks/one_row.py, a busy process beside a loop of
- * one-row calls): 1-thread/2-thread time 0.58 with a plain 30 us rule for lateness,
- * 1.00 with these; 1.4 on an idle machine.
+ * one-row calls): 1-thread/2-thread time 0.46-0.64 without these rules, 1.00-1.14 with
+ * them; 1.1-1.8 on an idle machine (whose speed varied that much).
  *
  * One caller at a time: a post made while another caller holds the helper returns 0
  * (run the task yourself). After fork() the child starts with no helper (a thread does
