@@ -53,9 +53,10 @@ def test_one_thread_and_two_give_the_same_bits(dtype, activation, output):
             one, two = forward_twice(net, X)
             assert one.dtype == dtype
             np.testing.assert_array_equal(one, two)
-            # the general path (an explicit n_threads) takes the same halves
+            # the public call, and the general path behind Python's checks, agree
             np.testing.assert_array_equal(net.forward(X, n_threads=2), one)
-            np.testing.assert_array_equal(net.forward(X, n_threads=1), one)
+            np.testing.assert_array_equal(net._forward_checked(X, 2), one)
+            np.testing.assert_array_equal(net._forward_checked(X, 1), one)
             expected, _, _ = reference_results(net, X, np.zeros((n_rows, sizes[-1])))
             assert rel_err(one, expected) <= TOLERANCE[dtype]
 
