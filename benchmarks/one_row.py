@@ -66,11 +66,11 @@ def paired_rounds(net, rows, rounds, calls):
     return statistics.median(one), statistics.median(default), statistics.median(ratios), taken
 
 
-def report(label, rounds, calls):
+def report(label, rows_by_name, rounds, calls):
     print(f"-- {label}")
     for dtype in (np.float32, np.float64):
         net = cffnn.Network(SIZES, random_state=0, dtype=dtype)
-        for name, rows in rows_to_time().items():
+        for name, rows in rows_by_name.items():
             rows = [np.ascontiguousarray(row.astype(dtype)) for row in rows]
             one, default, ratio, taken = paired_rounds(net, rows, rounds, calls)
             print(f"{np.dtype(dtype).name:8s} {name:15s} n_threads=1 {one:6.2f} us   "
@@ -88,13 +88,14 @@ def main():
     print(f"cffnn {cffnn.__version__}; helper thread available: "
           f"{_kernels.helper_available()}; usable cores: {len(os.sched_getaffinity(0))}"
           if hasattr(os, "sched_getaffinity") else "")
-    report("idle machine", args.rounds, args.calls)
+    rows_by_name = rows_to_time()
+    report("idle machine", rows_by_name, args.rounds, args.calls)
     if args.no_busy:
         return
     busy = subprocess.Popen([sys.executable, "-c", "while True: pass"])
     try:
         time.sleep(0.5)
-        report("beside a busy process", args.rounds, args.calls)
+        report("beside a busy process", rows_by_name, args.rounds, args.calls)
     finally:
         busy.kill()
         busy.wait()
