@@ -115,3 +115,16 @@ cdef inline bint gemm_bias(int m, int n, int k, const floating* a, int lda,
     else:
         cffnn_small_gemm_bias_d(m, n, k, a, lda, b, ldb, c, ldc, bias, relu)
     return True
+
+
+cdef inline bint forward_product_rowwise(Py_ssize_t m, Py_ssize_t n,
+                                         Py_ssize_t k) noexcept nogil:
+    """Whether a float32 layer's forward product of m rows, (m, k) by W (k, n), goes
+    through smallgemm.h (gemm_bias, or gemm's one-output dot products), whose every
+    element is one chain of FMAs over p = 0..k-1 whatever m is and whichever rows share
+    the call: so does every product of fewer rows. The rows of such a product may be
+    split between threads without changing a bit (forward_all); BLAS gives no such
+    promise."""
+    return cffnn_small_gemm_available() and (
+        cffnn_small_gemm_fits(m, n, k) or cffnn_medium_gemm_pays(m, n)
+        or (n == 1 and cffnn_small_gemm_fits(m, 8, k)))

@@ -49,7 +49,8 @@ import numpy as np
 
 cnp.import_array()
 
-from cffnn._blas cimport cffnn_small_gemm_enabled, gemm, gemm_bias
+from cffnn._blas cimport (cffnn_small_gemm_available, cffnn_small_gemm_enabled,
+                          forward_product_rowwise, gemm, gemm_bias)
 from cffnn._layers cimport (
     CFFNN_IDENTITY, CFFNN_LOGISTIC, CFFNN_TANH, CFFNN_RELU, CFFNN_LEAKY_RELU, CFFNN_ELU,
     CFFNN_SOFTPLUS, CFFNN_GELU, CFFNN_SOFTMAX, CFFNN_EXP, bias_activation,
@@ -119,7 +120,9 @@ cdef extern from "cffnn/helper.h" nogil:
     ctypedef void (*cffnn_helper_task)(void* arg) noexcept nogil
     bint cffnn_helper_post(cffnn_helper_task task, void* arg)
     void cffnn_helper_join()
+    void cffnn_helper_note_end()
     unsigned long long cffnn_helper_tasks_run()
+    unsigned long long cffnn_helper_late_joins()
     int CFFNN_HAVE_HELPER
 
 ACTIVATION_CODES = {
@@ -145,6 +148,8 @@ DEF SMALL_GRADIENT_ROWS = 16
 DEF MAX_LAYERS = 64                 # per-block pointer arrays live on the stack
 DEF ROW_KERNEL_MAX_ROWS = 4         # up to this many rows, rowkernel.h instead of GEMM
 DEF ROW_SPLIT_MIN_BYTES = 131072    # weights of layers 0 and 1 from which rows go in halves
+DEF BATCH_SPLIT_MIN_MACS = 262144   # multiply-adds from which a batch goes in halves
+DEF BATCH_SPLIT_MAX_MACS = 8388608  # ... and up to which two blocks do (not an OpenMP team)
 DEF UPDATE_CHUNK = 16384            # at most this many parameters per chunk of the update
 DEF MIN_TEAM_COOLDOWN = 4           # epochs on one thread after a team went solo, doubling
 DEF MAX_TEAM_COOLDOWN = 256         # up to this while it keeps happening (epoch_loop)
@@ -432,8 +437,132 @@ cdef void first_layers_in_halves(const Layout* net, const floating* params,
                           hidden_preactivation, out, nonzero)
         first_layers_half(net, params, x, n_rows, split, n1, False, hidden,
                           hidden_preactivation, second_share, nonzero)
+        if may_share:
+            cffnn_helper_note_end()
     for i in range(n_rows * n2):
         out[i] += second_share[i]
+
+
+# --------------------------------------------------------------------------------------
+# a batch of one or two blocks on two threads: the helper takes its second half
+# --------------------------------------------------------------------------------------
+
+cdef inline Py_ssize_t helper_split_row(const Layout* net, Py_ssize_t n_rows,
+                                        bint with_targets, int n_threads,
+                                        Py_ssize_t itemsize) noexcept nogil:
+    """The row at which forward_all cuts a batch of n_rows in two, the second half for
+    helper.h's thread, or 0 for no cut. A function of the network and n_rows, given
+    n_threads > 1 and the work.
+
+    A batch of one or two blocks (up to 128 rows of a large network, block_rows) gives
+    an OpenMP team one block or two to share, and waking its threads takes ~26 us here
+    (team.h): measured on 64-64-64-10 at 128 rows, 2 threads took 1.5x as long as 1. The
+    helper thread, spinning between calls, starts in about a microsecond. So with
+    BATCH_SPLIT_MIN_MACS multiply-adds or more (below, the post and join cost more than
+    half the work saves), it takes:
+    - the second of two blocks, up to BATCH_SPLIT_MAX_MACS multiply-adds (above, the
+      wake-up is a small part of the work, and a team was as fast: 784-256-128-10 at 128
+      rows, old/new 1.02 in float32, 0.95 in float64), when it has at least half the
+      rows of the first (the halves of a call should take about as long: helper.h
+      judges whether a thread lost its core by comparing them); the blocks are the same
+      on one thread, so are the bits;
+    - the second half of the rows of one block (up to 64 rows of a large network), when
+      both halves have more than ROW_KERNEL_MAX_ROWS rows (then they go through GEMM as
+      the whole block does; rowkernel.h sums differently) and the batch is float32 with
+      every layer's product in smallgemm.h (forward_product_rowwise), which computes
+      each row alike whichever rows share the call, and the activations work elementwise
+      or a row at a time: each row comes out bit for bit as from one pass on one thread,
+      which therefore never cuts (tests/test_batch_halves.py checks every activation).
+      BLAS, which float64 uses, promises no such thing. Not with targets: a block's loss
+      is one sum over its rows.
+    """
+    cdef Py_ssize_t k, rows_per_block = block_rows(net, n_rows)
+    cdef Py_ssize_t macs = n_rows * macs_per_row(net)
+    if n_threads <= 1 or macs < BATCH_SPLIT_MIN_MACS:
+        return 0
+    if block_count(net, n_rows) == 2:     # (and the second at least half the first)
+        if macs > BATCH_SPLIT_MAX_MACS or 2 * (n_rows - rows_per_block) < rows_per_block:
+            return 0
+        return rows_per_block
+    if (block_count(net, n_rows) > 1 or with_targets or itemsize != sizeof(float)
+            or n_rows < 2 * (ROW_KERNEL_MAX_ROWS + 1)):
+        return 0
+    for k in range(net.n_layers):
+        if not forward_product_rowwise(n_rows, net.sizes[k + 1], net.sizes[k]):
+            return 0
+    return (n_rows + 1) // 2
+
+
+cdef struct BatchHalf:
+    # forward_rows's arguments for the second half of a batch, as the helper thread gets
+    # them, and what it returns
+    const Layout* net
+    const void* params
+    const void* x
+    Py_ssize_t row_start, row_stop
+    void* out
+    const void* targets
+    const double* sample_weight
+    double inv_weight_sum
+    int loss
+    void* scratch
+    Py_ssize_t max_width
+    bint is_double
+    unsigned int fp_mode            # the caller's floating-point mode (fpmode.h)
+    double result                   # forward_rows's return value (the half's loss)
+
+
+cdef void batch_half_task(void* arg) noexcept nogil:
+    """The helper thread's task (helper.h): forward_rows for a BatchHalf."""
+    cdef BatchHalf* half = <BatchHalf*> arg
+    cdef unsigned int own_mode = cffnn_adopt_fp_mode(half.fp_mode)
+    if half.is_double:
+        half.result = forward_rows(
+            half.net, <const double*> half.params, <const double*> half.x, half.row_start,
+            half.row_stop, <double*> half.out, <const double*> half.targets,
+            half.sample_weight, half.inv_weight_sum, half.loss, <double*> half.scratch,
+            half.max_width, False)
+    else:
+        half.result = forward_rows(
+            half.net, <const float*> half.params, <const float*> half.x, half.row_start,
+            half.row_stop, <float*> half.out, <const float*> half.targets,
+            half.sample_weight, half.inv_weight_sum, half.loss, <float*> half.scratch,
+            half.max_width, False)
+    cffnn_adopt_fp_mode(own_mode)
+
+
+cdef bint forward_in_halves(const Layout* net, const floating* params, const floating* x,
+                            Py_ssize_t n_rows, Py_ssize_t split, floating* out,
+                            const floating* targets, const double* sample_weight,
+                            double inv_weight_sum, int loss, floating* scratch,
+                            floating* second_scratch, Py_ssize_t max_width,
+                            double* losses) noexcept nogil:
+    """forward_rows for rows [0, split) here and rows [split, n_rows) on the helper
+    thread (helper_split_row), their losses into losses[0] and losses[1]; False, having
+    done nothing, when the helper is not at hand (then run the blocks as on one thread).
+    scratch and second_scratch: forward_rows's scratch for each half."""
+    cdef BatchHalf second
+    second.net = net
+    second.params = params
+    second.x = x
+    second.row_start = split
+    second.row_stop = n_rows
+    second.out = out
+    second.targets = targets
+    second.sample_weight = sample_weight
+    second.inv_weight_sum = inv_weight_sum
+    second.loss = loss
+    second.scratch = second_scratch
+    second.max_width = max_width
+    second.is_double = floating is double
+    second.fp_mode = cffnn_fp_mode()
+    if not cffnn_helper_post(batch_half_task, &second):
+        return False
+    losses[0] = forward_rows(net, params, x, 0, split, out, targets, sample_weight,
+                             inv_weight_sum, loss, scratch, max_width, False)
+    cffnn_helper_join()      # the second half has run, here or on the helper
+    losses[1] = second.result
+    return True
 
 
 cdef void backward_block(const Layout* net, const floating* params, Py_ssize_t n_rows,
@@ -498,39 +627,52 @@ cdef int forward_all(const Layout* net, const floating* params, const floating* 
                      Py_ssize_t n_rows, floating* out, const floating* targets,
                      const double* sample_weight, double inv_weight_sum, int loss,
                      int n_threads, double* total) noexcept nogil:
-    """forward_rows over all blocks, on a team when the work is large enough.
+    """forward_rows over all blocks: on the calling thread and helper.h's when the batch
+    is one or two blocks and large enough (helper_split_row), else on a team when the work
+    is large enough.
 
     Stores the summed loss (targets given) or 0 in total; returns -1 if out of memory.
     """
     cdef Py_ssize_t k, block, max_width = 1
     cdef Py_ssize_t rows_per_block = block_rows(net, n_rows)
     cdef Py_ssize_t n_blocks = block_count(net, n_rows)
-    cdef int team = team_size(net, n_rows, n_threads)
+    cdef Py_ssize_t split = helper_split_row(net, n_rows, targets != NULL, n_threads,
+                                            sizeof(floating))
+    cdef int team = 1 if split > 0 else team_size(net, n_rows, n_threads)
+    cdef bint halves_done = False
     cdef long long blas_threads
     cdef unsigned int fp_mode = cffnn_fp_mode(), thread_fp_mode
     for k in range(1, net.n_layers + 1):
         if net.sizes[k] > max_width:
             max_width = net.sizes[k]
-    # two (rows, max_width) buffers per thread; sized to the batch when it is smaller than
-    # a block, so that a one-row call allocates 2 KB, not 128 KB (which glibc would mmap
-    # and unmap on every call: +5 us measured on a one-row forward)
+    # two (rows, max_width) buffers per thread (and one set for the helper's half);
+    # sized to the batch when it is smaller than a block, so that a one-row call
+    # allocates 2 KB, not 128 KB (which glibc would mmap and unmap on every call: +5 us
+    # measured on a one-row forward)
     cdef Py_ssize_t scratch_size = 2 * min(rows_per_block, n_rows) * max_width
-    cdef floating* scratch = <floating*> malloc(team * scratch_size * sizeof(floating))
-    cdef double* block_losses = <double*> malloc(n_blocks * sizeof(double))
+    cdef floating* scratch = <floating*> malloc((team + (split > 0)) * scratch_size
+                                                * sizeof(floating))
+    cdef double* block_losses = <double*> malloc(max(n_blocks, 2) * sizeof(double))
     if scratch == NULL or block_losses == NULL:
         free(scratch)
         free(block_losses)
         return -1
     if n_rows > ROW_KERNEL_MAX_ROWS:   # no BLAS call below that
         blas_threads = limit_blas_threads()
-    if team == 1:
+    if split > 0:      # the halves' losses into block_losses[0] and [1]
+        halves_done = forward_in_halves(net, params, x, n_rows, split, out, targets,
+                                        sample_weight, inv_weight_sum, loss, scratch,
+                                        scratch + scratch_size, max_width, block_losses)
+    if not halves_done and team == 1:
         for block in range(n_blocks):
             block_losses[block] = forward_rows(
                 net, params, x, block * rows_per_block,
                 min(n_rows, (block + 1) * rows_per_block),
                 out, targets, sample_weight, inv_weight_sum, loss, scratch, max_width,
                 n_threads > 1)
-    else:
+        if split > 0:
+            cffnn_helper_note_end()   # (the helper was not at hand)
+    elif not halves_done:
         with parallel(num_threads=team):
             thread_fp_mode = cffnn_adopt_fp_mode(fp_mode)   # fpmode.h: the caller's mode
             for block in prange(n_blocks, schedule='dynamic', chunksize=1):
@@ -924,6 +1066,19 @@ def helper_available():
 def helper_tasks_run():
     """How many halves helper.h's thread has computed in this process (for the tests)."""
     return cffnn_helper_tasks_run()
+
+
+def helper_late_joins():
+    """How many times a call found that helper.h's thread, or the caller, had lost its
+    core, and left the helper alone for a cooldown (for the benchmarks)."""
+    return cffnn_helper_late_joins()
+
+
+def small_gemm_available():
+    """Whether small products take include/cffnn/smallgemm.h here (a CPU with AVX2 and
+    FMA, not disabled): then the rows of a float32 batch may go to two threads without
+    changing a bit (helper_split_row), and BLAS is not called for them."""
+    return bool(cffnn_small_gemm_available())
 
 
 def set_small_gemm(bint enabled):

@@ -59,6 +59,8 @@ def effective_n_threads(n_threads):
         if _DEFAULT_N_THREADS is None:
             _DEFAULT_N_THREADS = max(1, min(_threads.openmp_max_threads(), usable_cpu_count()))
         count = _DEFAULT_N_THREADS
+    elif type(n_threads) is int and 0 < n_threads <= MAX_THREADS:
+        count = n_threads    # the usual count, without the ABC check below (~0.5 us a call)
     elif isinstance(n_threads, numbers.Integral) and not isinstance(n_threads, bool):
         n_threads = int(n_threads)
         if n_threads == 0:

@@ -1,8 +1,11 @@
 """Helpers shared by the test modules: networks, data, targets and the NumPy oracle."""
+import os
+import time
+
 import numpy as np
 
 import cffnn
-from cffnn import reference
+from cffnn import _kernels, reference
 
 HIDDEN_ACTIVATIONS = ("identity", "logistic", "tanh", "relu", "leaky_relu", "elu",
                       "softplus", "gelu")
@@ -99,3 +102,25 @@ def network(layer_sizes, activation="tanh", output="softmax", loss=None,
             dtype=np.float64, random_state=0):
     return cffnn.Network(layer_sizes, activation=activation, output=output, loss=loss,
                          dtype=dtype, random_state=random_state)
+
+
+def helper_can_run():
+    """Whether include/cffnn/helper.h's thread can take part here: Linux, 2 usable cores
+    or more."""
+    return (_kernels.helper_available() and hasattr(os, "sched_getaffinity")
+            and len(os.sched_getaffinity(0)) >= 2)
+
+
+def helper_takes_part(call, seconds=5.0):
+    """Whether helper.h's thread runs a task while call() is called again and again, for
+    at most `seconds`: longer than the longest time the helper is left alone after it
+    was late (CFFNN_HELPER_LAST_COOLDOWN_NS, 3.2 s), which on a loaded machine an earlier
+    test may have started."""
+    before = _kernels.helper_tasks_run()
+    end = time.perf_counter() + seconds
+    while time.perf_counter() < end:
+        for _ in range(20):
+            call()
+        if _kernels.helper_tasks_run() > before:
+            return True
+    return False

@@ -6,16 +6,16 @@ Whether the helper takes part must never change a result: one thread and two giv
 same bits, and both agree with the NumPy reference. The networks here have twice the
 weights the cut needs (row_split_column: 128 KB in layers 0 and 1)."""
 import multiprocessing
-import os
 import sys
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
 
-from cffnn import _kernels, check_gradient
-from _testing import (HIDDEN_ACTIVATIONS, OUTPUT_LOSS_PAIRS, PAIR_IDS, make_targets,
-                      network, reference_results, rel_err, sample_features)
+from cffnn import check_gradient
+from _testing import (HIDDEN_ACTIVATIONS, OUTPUT_LOSS_PAIRS, PAIR_IDS, helper_can_run,
+                      helper_takes_part, make_targets, network, reference_results, rel_err,
+                      sample_features)
 
 # (n0 + n2) * n1 * itemsize >= 256 KB, and a third layer after the two halves
 SIZES = {np.float32: [400, 144, 112, 3], np.float64: [200, 144, 80, 3]}
@@ -90,24 +90,19 @@ def test_gradient_through_the_halves_matches_finite_differences():
     assert check_gradient(net, X, Y, alpha=1e-3) <= 1e-6
 
 
-def helper_can_run():
-    return (_kernels.helper_available() and hasattr(os, "sched_getaffinity")
-            and len(os.sched_getaffinity(0)) >= 2)
-
-
 @pytest.mark.skipif(not helper_can_run(),
                     reason="helper.h's thread exists on Linux with 2 usable cores or more")
 def test_the_helper_thread_takes_halves_in_a_loop_of_calls():
     """In a loop of one-row calls the helper spins between them and takes the second
-    half of most (a loaded machine may keep it from some, never from all of 300)."""
+    half of most (a loaded machine may keep it from some, never from all)."""
     rng = np.random.default_rng(1)
     net = network(SIZES[np.float32], activation="relu", dtype=np.float32)
     X = rows_of(net, rng, 1)
     expected = net._compiled.forward_few_rows(X, 1)
-    before = _kernels.helper_tasks_run()
-    for _ in range(300):
+
+    def call():
         np.testing.assert_array_equal(net._compiled.forward_few_rows(X, 2), expected)
-    assert _kernels.helper_tasks_run() > before
+    assert helper_takes_part(call)
 
 
 def test_threads_calling_at_once_get_their_own_results():

@@ -17,19 +17,24 @@
  * helper took part never changes the result: both halves compute what they would on
  * one thread.
  *
- * When the helper sleeps it is woken only if the previous post was less than
+ * When the helper sleeps it is woken only if the previous call began or ended less than
  * CFFNN_HELPER_SPIN_NS ago (calls in quick succession: the next ones will find it
  * spinning); a call now and then runs on one thread and costs the other core nothing.
- * The thread is started the same way, on the second of two posts in quick succession.
+ * The thread is started the same way, on the second of two calls in quick succession.
+ * A call ends at cffnn_helper_join, or, when its post returned 0, at
+ * cffnn_helper_note_end (calls that take longer than the spin, such as a batch of 64
+ * rows, would otherwise never count as quick succession).
  *
  * The other core may belong to another process. A helper off its core would keep the
  * caller waiting: so a post skips a spinning helper whose last note of the time is
  * older than CFFNN_HELPER_STALE_NS, and a join that had to wait for a helper that lost
- * its core mid-task (CFFNN_HELPER_LATE_NS) leaves it alone for a cooldown, during which
- * the calls run on one thread and the helper soon sleeps, leaving that core to the
- * other process. Measured (benchmarks/one_row.py, a busy process beside a loop of
- * one-row calls): 1-thread/2-thread time 0.46-0.64 without these rules, 1.00-1.14 with
- * them; 1.1-1.8 on an idle machine (whose speed varied that much).
+ * its core mid-task (CFFNN_HELPER_LATE_NS), or that finds the caller lost its own
+ * (CFFNN_HELPER_DISPLACED_NS: the caller's half took far longer than the helper's),
+ * leaves it alone for a cooldown, during which the calls run on one thread and the
+ * helper soon sleeps, leaving a core to the other process. Measured
+ * (benchmarks/one_row.py, a busy process beside a loop of one-row calls): 1-thread/
+ * 2-thread time 0.46-0.64 without these rules, 1.00-1.14 with them; 1.1-1.8 on an idle
+ * machine (whose speed varied that much).
  *
  * One caller at a time: a post made while another caller holds the helper returns 0
  * (run the task yourself). After fork() the child starts with no helper (a thread does
@@ -50,16 +55,26 @@ typedef void (*cffnn_helper_task)(void *arg);
 /* A spinning helper notes the time every ~2 us; a note older than this means it is off
  * its core (another process has it), and a post would wait for it: skip the helper. */
 #define CFFNN_HELPER_STALE_NS 20000LL
-/* A join that waited longer than this for the helper (a half takes 3-10 us, its first
- * after a sleep up to ~100 us: its caches are cold) means that it lost its core to
- * another process while working, and the caller waited for that process's time slice
+/* A join that waited longer than this, beyond the time the caller took for its own half
+ * (the helper's half is as long; a one-row half takes 3-10 us, its first after a sleep up
+ * to ~100 us: its caches are cold), means that the helper lost its core to another
+ * process while working, and the caller waited for that process's time slice
  * (milliseconds). Then the helper is left alone for a cooldown: the first one, doubled
  * at each such wait up to the last while they keep coming, forgotten after a quiet
- * CFFNN_HELPER_FORGET_NS. */
+ * CFFNN_HELPER_FORGET_NS (a second: beside a busy process the next call is late again
+ * at once, while a lone hiccup of this virtual machine, which came every few seconds in
+ * loops of batch calls, should not keep the helper away for seconds). */
 #define CFFNN_HELPER_LATE_NS 500000LL
+/* The same the other way round: a caller whose own half took more than twice as long as
+ * the helper's, and this much longer, has lost its core. Then another process wants a
+ * core, and with the helper spinning, three threads share two: leave the helper alone
+ * (measured, benchmarks/small_batch.py beside a busy process: a 64-64-64-10 batch of
+ * 128 rows took 1.7x as long on two threads as on one without this rule, 0.96x with
+ * it). */
+#define CFFNN_HELPER_DISPLACED_NS 200000LL
 #define CFFNN_HELPER_FIRST_COOLDOWN_NS 100000000LL
 #define CFFNN_HELPER_LAST_COOLDOWN_NS 3200000000LL
-#define CFFNN_HELPER_FORGET_NS 10000000000LL
+#define CFFNN_HELPER_FORGET_NS 1000000000LL
 
 #if defined(CFFNN_HAVE_FUTEX)
 #include <pthread.h>
@@ -81,8 +96,11 @@ static struct {
     int busy;                     /* 1 while a caller holds the helper (post to join) */
     unsigned int ticket;          /* the holder's ticket (caller-owned) */
     unsigned long long tasks_run; /* tasks the helper thread ran (for the tests) */
+    unsigned long long late_joins; /* joins that found a core lost (caller-owned) */
+    long long task_ns;            /* how long the helper's last task took */
     int started;                  /* 0: no thread yet, 1: running, -1: could not start */
     long long last_post_ns;       /* when the previous post was made (caller-owned) */
+    long long last_end_ns;        /* when the previous call ended (join, note_end) */
     long long cooldown_ns;        /* the last cooldown, 0 before any (caller-owned) */
     long long cooldown_end_ns;    /* no posts before this (caller-owned) */
     cffnn_helper_task task;       /* the posted task, written before `request` moves */
@@ -94,9 +112,9 @@ static void cffnn_helper_after_fork(void) {
     cffnn_helper.request = cffnn_helper.claimed = cffnn_helper.finished = 0;
     cffnn_helper.sleeping = cffnn_helper.busy = 0;
     cffnn_helper.started = 0;
-    cffnn_helper.last_post_ns = 0;
+    cffnn_helper.last_post_ns = cffnn_helper.last_end_ns = 0;
     cffnn_helper.cooldown_ns = cffnn_helper.cooldown_end_ns = 0;
-    cffnn_helper.tasks_run = 0;
+    cffnn_helper.tasks_run = cffnn_helper.late_joins = 0;
 }
 
 static void *cffnn_helper_main(void *unused) {
@@ -128,7 +146,9 @@ static void *cffnn_helper_main(void *unused) {
         /* take the newest ticket unless its caller has taken it back */
         if (__atomic_compare_exchange_n(&cffnn_helper.claimed, &expected, last, 0,
                                         __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+            long long task_start = cffnn_now_ns();
             cffnn_helper.task(cffnn_helper.arg);
+            cffnn_helper.task_ns = cffnn_now_ns() - task_start;   /* published below */
             __atomic_fetch_add(&cffnn_helper.tasks_run, 1ull, __ATOMIC_RELAXED);
             __atomic_store_n(&cffnn_helper.finished, last, __ATOMIC_RELEASE);
         }
@@ -166,14 +186,17 @@ static int cffnn_helper_start(void) {
  * 0 when the helper is not at hand (run the task yourself). */
 static int cffnn_helper_post(cffnn_helper_task task, void *arg) {
     int free_ = 0;
-    long long now = cffnn_now_ns(), previous_post;
+    long long now = cffnn_now_ns(), previous;
     int recent;
     if (!__atomic_compare_exchange_n(&cffnn_helper.busy, &free_, 1, 0, __ATOMIC_ACQUIRE,
                                      __ATOMIC_RELAXED))
         return 0;                             /* another caller holds it */
-    previous_post = cffnn_helper.last_post_ns;
+    /* the later of the previous call's beginning and its end */
+    previous = __atomic_load_n(&cffnn_helper.last_end_ns, __ATOMIC_RELAXED);
+    if (cffnn_helper.last_post_ns > previous)
+        previous = cffnn_helper.last_post_ns;
     cffnn_helper.last_post_ns = now;
-    recent = previous_post != 0 && now - previous_post < CFFNN_HELPER_SPIN_NS;
+    recent = previous != 0 && now - previous < CFFNN_HELPER_SPIN_NS;
     if (cffnn_helper.started == 0 && recent)
         cffnn_helper.started = cffnn_helper_start() ? 1 : -1;
     if (cffnn_helper.started != 1 || now < cffnn_helper.cooldown_end_ns
@@ -200,10 +223,11 @@ static void cffnn_helper_join(void) {
     const unsigned int ticket = cffnn_helper.ticket;
     unsigned int expected = ticket - 1u;
     int spins = 0;
-    long long wait_start, now;
+    long long wait_start, now, own_ns;
     if (__atomic_compare_exchange_n(&cffnn_helper.claimed, &expected, ticket, 0,
                                     __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
         cffnn_helper.task(cffnn_helper.arg);
+        now = cffnn_now_ns();
     } else {
         wait_start = cffnn_now_ns();
         /* the helper is running it: a few microseconds, unless it has lost its core, in
@@ -215,21 +239,36 @@ static void cffnn_helper_join(void) {
                 cffnn_yield();
         }
         now = cffnn_now_ns();
-        if (now - wait_start > CFFNN_HELPER_LATE_NS) {
+        own_ns = wait_start - cffnn_helper.last_post_ns;    /* the caller's own half */
+        if (now - wait_start > CFFNN_HELPER_LATE_NS + own_ns
+                || own_ns > 2 * cffnn_helper.task_ns + CFFNN_HELPER_DISPLACED_NS) {
             if (cffnn_helper.cooldown_ns == 0
                     || now - cffnn_helper.cooldown_end_ns > CFFNN_HELPER_FORGET_NS)
                 cffnn_helper.cooldown_ns = CFFNN_HELPER_FIRST_COOLDOWN_NS;
             else if (2 * cffnn_helper.cooldown_ns <= CFFNN_HELPER_LAST_COOLDOWN_NS)
                 cffnn_helper.cooldown_ns *= 2;
             cffnn_helper.cooldown_end_ns = now + cffnn_helper.cooldown_ns;
+            cffnn_helper.late_joins++;
         }
     }
+    __atomic_store_n(&cffnn_helper.last_end_ns, now, __ATOMIC_RELAXED);
     __atomic_store_n(&cffnn_helper.busy, 0, __ATOMIC_RELEASE);
+}
+
+/* After cffnn_helper_post returned 0 and the caller has run the whole call itself: the
+ * call ends now (see the top of this file). */
+static void cffnn_helper_note_end(void) {
+    __atomic_store_n(&cffnn_helper.last_end_ns, cffnn_now_ns(), __ATOMIC_RELAXED);
 }
 
 /* How many tasks the helper thread has run in this process. */
 static unsigned long long cffnn_helper_tasks_run(void) {
     return __atomic_load_n(&cffnn_helper.tasks_run, __ATOMIC_RELAXED);
+}
+
+/* How many joins found the helper late (each started a cooldown). */
+static unsigned long long cffnn_helper_late_joins(void) {
+    return cffnn_helper.late_joins;
 }
 
 #else
@@ -240,7 +279,9 @@ static int cffnn_helper_post(cffnn_helper_task task, void *arg) {
     return 0;
 }
 static void cffnn_helper_join(void) {}
+static void cffnn_helper_note_end(void) {}
 static unsigned long long cffnn_helper_tasks_run(void) { return 0; }
+static unsigned long long cffnn_helper_late_joins(void) { return 0; }
 #endif
 
 #endif /* CFFNN_HELPER_H */
