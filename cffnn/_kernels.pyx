@@ -460,37 +460,44 @@ cdef inline Py_ssize_t helper_split_row(const Layout* net, Py_ssize_t n_rows,
     helper thread, spinning between calls, starts in about a microsecond. So with
     BATCH_SPLIT_MIN_MACS multiply-adds or more (below, the post and join cost more than
     half the work saves), it takes:
-    - the second of two blocks, up to BATCH_SPLIT_MAX_MACS multiply-adds (above, the
-      wake-up is a small part of the work, and a team was as fast: 784-256-128-10 at 128
-      rows, old/new 1.02 in float32, 0.95 in float64), when it has at least half the
-      rows of the first (the halves of a call should take about as long: helper.h
-      judges whether a thread lost its core by comparing them); the blocks are the same
-      on one thread, so are the bits;
-    - the second half of the rows of one block (up to 64 rows of a large network), when
-      both halves have more than ROW_KERNEL_MAX_ROWS rows (then they go through GEMM as
-      the whole block does; rowkernel.h sums differently) and the batch is float32 with
-      every layer's product in smallgemm.h (forward_product_rowwise), which computes
-      each row alike whichever rows share the call, and the activations work elementwise
-      or a row at a time: each row comes out bit for bit as from one pass on one thread,
-      which therefore never cuts (tests/test_batch_halves.py checks every activation).
-      BLAS, which float64 uses, promises no such thing. Not with targets: a block's loss
-      is one sum over its rows.
+    - half of the rows, when both halves and the last block have more than
+      ROW_KERNEL_MAX_ROWS rows (then they all go through GEMM; rowkernel.h sums
+      differently) and the batch
+      is float32 with every layer's product in smallgemm.h (forward_product_rowwise),
+      which computes each row alike whichever rows share the call, and the activations
+      work elementwise or a row at a time: each row comes out bit for bit as from the
+      blocks on one thread, which therefore never cuts (tests/test_batch_halves.py
+      checks every activation). BLAS, which float64 uses, promises no such thing. Not
+      with targets: a block's loss is one sum over its rows.
+    - else the second of two blocks, when it has at least half the rows of the first
+      (the halves of a call should take about as long: helper.h judges whether a thread
+      lost its core by comparing them); the blocks are the same on one thread, so are
+      the bits.
+    Two such even blocks of more than BATCH_SPLIT_MAX_MACS multiply-adds go to an
+    OpenMP team instead, as before: there the wake-up is a small part of the work, and
+    the team was as fast (784-256-128-10 at 128 rows: old/new 1.02 in float32, 0.95 in
+    float64), without the helper's cooldowns after a late half, which in loops of such
+    calls came every few seconds here.
     """
     cdef Py_ssize_t k, rows_per_block = block_rows(net, n_rows)
+    cdef Py_ssize_t n_blocks = block_count(net, n_rows)
     cdef Py_ssize_t macs = n_rows * macs_per_row(net)
-    if n_threads <= 1 or macs < BATCH_SPLIT_MIN_MACS:
+    cdef bint rowwise = (not with_targets and itemsize == sizeof(float)
+                         and n_rows >= 2 * (ROW_KERNEL_MAX_ROWS + 1)
+                         and n_rows - (n_blocks - 1) * rows_per_block > ROW_KERNEL_MAX_ROWS)
+    cdef bint even_blocks = n_blocks == 2 and 2 * (n_rows - rows_per_block) >= rows_per_block
+    if n_threads <= 1 or macs < BATCH_SPLIT_MIN_MACS or n_blocks > 2:
         return 0
-    if block_count(net, n_rows) == 2:     # (and the second at least half the first)
-        if macs > BATCH_SPLIT_MAX_MACS or 2 * (n_rows - rows_per_block) < rows_per_block:
-            return 0
-        return rows_per_block
-    if (block_count(net, n_rows) > 1 or with_targets or itemsize != sizeof(float)
-            or n_rows < 2 * (ROW_KERNEL_MAX_ROWS + 1)):
-        return 0
-    for k in range(net.n_layers):
-        if not forward_product_rowwise(n_rows, net.sizes[k + 1], net.sizes[k]):
-            return 0
-    return (n_rows + 1) // 2
+    if even_blocks and macs > BATCH_SPLIT_MAX_MACS:
+        return 0          # an OpenMP team shares them as well
+    k = 0
+    while rowwise and k < net.n_layers:   # the blocks' products, and so the halves'
+        rowwise = forward_product_rowwise(min(n_rows, rows_per_block), net.sizes[k + 1],
+                                          net.sizes[k])
+        k += 1
+    if rowwise:
+        return (n_rows + 1) // 2
+    return rows_per_block if even_blocks else 0
 
 
 cdef struct BatchHalf:
