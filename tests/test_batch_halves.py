@@ -75,6 +75,10 @@ def test_the_loss_of_two_blocks_is_the_same_on_two_threads(dtype, output, loss):
                 assert twos == [one] * 3
             _, expected, _ = reference_results(net, X, Y_matrix)
             assert rel_err(net.loss(X, Y, n_threads=2), expected) <= TOLERANCE[dtype]
+            # the estimators' validation pass: output and loss of one forward pass
+            out, value = net._output_and_loss(X, Y, n_threads=2)
+            np.testing.assert_array_equal(out, net.forward(X, n_threads=1))
+            assert value == net.loss(X, Y, n_threads=1)
 
 
 @pytest.mark.skipif(not helper_can_run(),
