@@ -44,6 +44,8 @@ from libc.math cimport INFINITY, ceil
 from libc.stdlib cimport malloc, free
 from libc.stdint cimport uint64_t
 
+import os
+
 cimport numpy as cnp
 import numpy as np
 
@@ -209,13 +211,42 @@ cdef inline Py_ssize_t block_count(const Layout* net, Py_ssize_t n_rows) noexcep
     return (n_rows + rows_per_block - 1) // rows_per_block
 
 
+# OpenMP after fork(): GNU's runtime keeps a thread's team for its next parallel region,
+# and a child forked from a process whose thread had run a team finds that team's
+# threads gone and waits for them for ever (measured: a forward pass of 200 rows in a
+# multiprocessing child hung, before this and since the first release). So a child of a
+# process that ran a team runs none: every call there works on one thread, plus the
+# helper thread of helper.h, which the child starts afresh (pthread_atfork).
+cdef bint teams_started = False     # this process has run an OpenMP team
+cdef bint teams_forbidden = False   # ... its parent had: no teams here
+
+
+def _after_fork_in_child():
+    global teams_forbidden
+    if teams_started:
+        teams_forbidden = True
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+def openmp_teams_allowed():
+    """False in a process forked from one that ran OpenMP teams (see above)."""
+    return not teams_forbidden
+
+
 cdef inline int threads_worth(const Layout* net, Py_ssize_t n_rows, int n_threads,
                               Py_ssize_t min_macs) noexcept nogil:
     """Threads worth a team for a batch of n_rows: 1 when it is one block or under
-    min_macs multiply-adds, never more than its blocks."""
+    min_macs multiply-adds, never more than its blocks; 1 in a forked child of a process
+    that ran teams (teams_forbidden). Notes that a team will run (teams_started)."""
+    global teams_started
     cdef Py_ssize_t n_blocks = block_count(net, n_rows)
-    if n_threads <= 1 or n_blocks < 2 or n_rows * macs_per_row(net) < min_macs:
+    if (n_threads <= 1 or n_blocks < 2 or n_rows * macs_per_row(net) < min_macs
+            or teams_forbidden):
         return 1
+    teams_started = True
     return <int> (n_threads if n_threads < n_blocks else n_blocks)
 
 
