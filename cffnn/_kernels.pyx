@@ -678,7 +678,6 @@ cdef int forward_all(const Layout* net, const floating* params, const floating* 
                                             sizeof(floating))
     cdef int team = 1 if split > 0 else team_size(net, n_rows, n_threads)
     cdef bint halves_done = False
-    cdef long long blas_threads
     cdef unsigned int fp_mode = cffnn_fp_mode(), thread_fp_mode
     for k in range(1, net.n_layers + 1):
         if net.sizes[k] > max_width:
@@ -696,7 +695,7 @@ cdef int forward_all(const Layout* net, const floating* params, const floating* 
         free(block_losses)
         return -1
     if n_rows > ROW_KERNEL_MAX_ROWS:   # no BLAS call below that
-        blas_threads = limit_blas_threads()
+        limit_blas_threads()
     if split > 0:      # the halves' losses into block_losses[0] and [1]
         halves_done = forward_in_halves(net, params, x, n_rows, split, out, targets,
                                         sample_weight, inv_weight_sum, loss, scratch,
@@ -721,7 +720,7 @@ cdef int forward_all(const Layout* net, const floating* params, const floating* 
                     scratch + threadid() * scratch_size, max_width, False)
             cffnn_adopt_fp_mode(thread_fp_mode)
     if n_rows > ROW_KERNEL_MAX_ROWS:
-        restore_blas_threads(blas_threads)
+        restore_blas_threads()
     total[0] = 0.0
     for block in range(n_blocks):
         total[0] += block_losses[block]
@@ -1049,13 +1048,12 @@ cdef int train_all(const Layout* net, const floating* params, const floating* x,
     cdef unsigned int fp_mode = cffnn_fp_mode(), thread_fp_mode
     cdef cffnn_barrier barrier
     cdef cffnn_counter counter
-    cdef long long blas_threads
     cdef void* workspace = malloc(train_workspace_bytes(net, n_rows, sizeof(floating)))
     if workspace == NULL:
         return -1
     cffnn_barrier_init(&barrier)
     cffnn_counter_init(&counter)
-    blas_threads = limit_blas_threads()
+    limit_blas_threads()
     if team == 1:
         train_thread(net, params, x, targets, sample_weight, NULL, n_rows, NULL, NULL, NULL,
                      inv_weight_sum, alpha_over_weight_sum, loss, grad, workspace, &barrier,
@@ -1067,7 +1065,7 @@ cdef int train_all(const Layout* net, const floating* params, const floating* x,
                          NULL, inv_weight_sum, alpha_over_weight_sum, loss, grad, workspace,
                          &barrier, &counter, 0, cffnn_team_size())
             cffnn_adopt_fp_mode(thread_fp_mode)
-    restore_blas_threads(blas_threads)
+    restore_blas_threads()
     total[0] = batch_outcome(net, n_rows, workspace, alpha_over_weight_sum, NULL)
     free(workspace)
     return 0
@@ -1398,7 +1396,6 @@ cdef int epoch_loop(const Layout* net, floating* params, Py_ssize_t n_params,
     cdef floating* spare = <floating*> malloc(n_params * sizeof(floating))
     cdef floating* gathered_x = NULL
     cdef floating* gathered_y = NULL
-    cdef long long blas_threads
     cdef unsigned int fp_mode = 0
     cffnn_barrier_init(&team.barrier)
     cffnn_counter_init(&team.counter)
@@ -1429,7 +1426,7 @@ cdef int epoch_loop(const Layout* net, floating* params, Py_ssize_t n_params,
         # every minibatch woke OpenBLAS's workers, whose spinning then took the cores
         # from our team (a 784-256-128-10 epoch at batch 128 ran no faster on 2 threads
         # than on 1).
-        blas_threads = limit_blas_threads()
+        limit_blas_threads()
         # subnormal optimiser state (Adam's moments) flushed to zero on every thread of
         # the team, which take this thread's mode (fpmode.h); the caller's is restored
         if flush_subnormals:
@@ -1446,7 +1443,7 @@ cdef int epoch_loop(const Layout* net, floating* params, Py_ssize_t n_params,
                              params, spare, grad, gathered_x, gathered_y, &team, result)
         if flush_subnormals:
             cffnn_flush_subnormals_end(fp_mode)
-        restore_blas_threads(blas_threads)
+        restore_blas_threads()
         optimizer.t = team.t
         if team_threads > 1:
             backoff.team_epochs += 1

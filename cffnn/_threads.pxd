@@ -1,7 +1,8 @@
 # One pool at a time: the compiled kernels run their own OpenMP team and call BLAS
 # single-threaded inside it, so BLAS's own threads must be held at 1 for the duration
 # of a kernel call (see DESIGN.md, "Threads"). These helpers do that with two plain C
-# calls into the BLAS library that scipy.linalg.cython_blas uses, found at import.
+# calls into the BLAS library that scipy.linalg.cython_blas uses, found at import, and
+# count the calls that overlap: the first sets one thread, the last restores the count.
 
-cdef long long limit_blas_threads() noexcept nogil
-cdef void restore_blas_threads(long long previous) noexcept nogil
+cdef void limit_blas_threads() noexcept nogil
+cdef void restore_blas_threads() noexcept nogil

@@ -19,6 +19,11 @@ cdef extern from * nogil:
     int CFFNN_OPENMP_VERSION
     int omp_get_max_threads()
 
+import os
+
+from cpython.pythread cimport (PyThread_type_lock, PyThread_allocate_lock,
+                               PyThread_acquire_lock, PyThread_release_lock, WAIT_LOCK)
+
 ctypedef void (*set_threads_fn)(int) noexcept nogil
 ctypedef int (*get_threads_fn)() noexcept nogil
 
@@ -64,25 +69,67 @@ def blas_threads_controlled():
     return n_blas_libraries > 0
 
 
-cdef long long limit_blas_threads() noexcept nogil:
-    """Hold BLAS at one thread; return the previous counts, packed, for restore.
+# Kernel calls may overlap (Python threads calling at once), and the BLAS thread count is
+# one setting for the whole process: so the first call to come saves the counts and sets
+# 1, and the last to leave restores them. (When each call restored what it had found, a
+# call that ended restored the count while another was still in BLAS: measured, a
+# float64 forward pass in 4 Python threads at once then gave results that differed in
+# the last bits from a lone call, and ran BLAS threads inside its own team.)
+cdef PyThread_type_lock blas_hold_lock = PyThread_allocate_lock()
+cdef int blas_holders = 0             # kernel calls holding BLAS at one thread now
+cdef long long blas_saved_counts = 0  # the counts before the first of them, 16 bits each
 
-    Each library's previous count takes 16 bits of the result, so that concurrent
-    callers each restore what they found (no shared saved state).
-    """
+
+cdef void limit_blas_threads() noexcept nogil:
+    """Hold BLAS at one thread until the matching restore_blas_threads()."""
+    global blas_holders, blas_saved_counts
     cdef int i
-    cdef long long count, previous = 0
-    for i in range(n_blas_libraries):
-        count = blas_get_num_threads[i]()
-        if count != 1:
-            blas_set_num_threads[i](1)
-        previous |= (count & 0xFFFF) << (16 * i)
-    return previous
+    cdef long long count
+    PyThread_acquire_lock(blas_hold_lock, WAIT_LOCK)
+    if blas_holders == 0:
+        blas_saved_counts = 0
+        for i in range(n_blas_libraries):
+            count = blas_get_num_threads[i]()
+            if count != 1:
+                blas_set_num_threads[i](1)
+            blas_saved_counts |= (count & 0xFFFF) << (16 * i)
+    blas_holders += 1
+    PyThread_release_lock(blas_hold_lock)
 
 
-cdef void restore_blas_threads(long long previous) noexcept nogil:
+cdef void restore_blas_threads() noexcept nogil:
+    """End a limit_blas_threads(): the last call holding BLAS restores its counts."""
+    global blas_holders
+    PyThread_acquire_lock(blas_hold_lock, WAIT_LOCK)
+    blas_holders -= 1
+    if blas_holders == 0:
+        restore_saved_counts()
+    PyThread_release_lock(blas_hold_lock)
+
+
+cdef void restore_saved_counts() noexcept nogil:
     cdef int i, count
     for i in range(n_blas_libraries):
-        count = <int> ((previous >> (16 * i)) & 0xFFFF)
+        count = <int> ((blas_saved_counts >> (16 * i)) & 0xFFFF)
         if count > 1:
             blas_set_num_threads[i](count)
+
+
+def blas_holders_now():
+    """How many kernel calls hold BLAS at one thread now (for the tests)."""
+    return blas_holders
+
+
+def _after_fork_in_child():
+    """A forked child has only the thread that forked: calls that held BLAS in other
+    threads do not exist there. A new lock (the old one may have been held), no holders,
+    the counts restored."""
+    global blas_hold_lock, blas_holders
+    blas_hold_lock = PyThread_allocate_lock()
+    if blas_holders > 0:
+        blas_holders = 0
+        restore_saved_counts()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
