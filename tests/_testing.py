@@ -1,8 +1,12 @@
 """Helpers shared by the test modules: networks, data, targets and the NumPy oracle."""
+import multiprocessing
 import os
+import queue as queue_module
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
+import pytest
 
 import cffnn
 from cffnn import _kernels, reference
@@ -124,3 +128,34 @@ def helper_takes_part(call, seconds=5.0):
         if _kernels.helper_tasks_run() > before:
             return True
     return False
+
+
+def forward_in_threads_matches(net, inputs, expected, n_threads=4, rounds=8, repeats=2):
+    """Whether net.forward(inputs[i], n_threads=2) gives expected[i] bit for bit in every
+    call of n_threads Python threads calling at once, each going through the inputs in
+    an order of its own `repeats` times (rounds such runs, spread over the threads)."""
+    def calls(seed):
+        order = np.random.default_rng(seed).permutation(len(inputs))
+        return all(np.array_equal(net.forward(inputs[i], n_threads=2), expected[i])
+                   for i in order for _ in range(repeats))
+
+    with ThreadPoolExecutor(n_threads) as pool:
+        return all(pool.map(calls, range(rounds)))
+
+
+def run_in_forked_child(target, *args, timeout=120):
+    """What target(queue, *args), run in a child forked from this process, puts in the
+    queue; fails the test when the child hangs (a forked child may wait for ever for a
+    thread that was not forked) or dies before it reports."""
+    context = multiprocessing.get_context("fork")
+    queue = context.Queue()
+    child = context.Process(target=target, args=(queue, *args))
+    child.start()
+    try:
+        result = queue.get(timeout=timeout)     # before join: a large result fills the pipe
+    except queue_module.Empty:
+        child.kill()
+        pytest.fail("the forked child hung (or died) before it reported")
+    child.join(timeout=timeout)
+    assert child.exitcode == 0
+    return result

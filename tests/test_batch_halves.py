@@ -5,14 +5,12 @@ of one block (float32, every product in smallgemm.h), when n_threads > 1
 
 Whether the helper takes part must never change a result: one thread and two give the
 same bits, and both agree with the NumPy reference."""
-from concurrent.futures import ThreadPoolExecutor
-
 import numpy as np
 import pytest
 
 from cffnn import _kernels
-from _testing import (HIDDEN_ACTIVATIONS, helper_can_run, helper_takes_part,
-                      make_targets, network, reference_results, rel_err)
+from _testing import (HIDDEN_ACTIVATIONS, forward_in_threads_matches, helper_can_run,
+                      helper_takes_part, make_targets, network, reference_results, rel_err)
 
 TOLERANCE = {np.float32: 1e-4, np.float64: 1e-10}
 # 21568 multiply-adds a row: a large network's blocks (64 rows), so up to 64 rows are
@@ -105,13 +103,6 @@ def test_threads_calling_at_once_get_their_own_results():
     rng = np.random.default_rng(14)
     net = network(ONE_BLOCK, activation="gelu", dtype=np.float32)
     X = features(net, rng, 128)
-    sizes = [13 + 5 * i for i in range(24)]            # 13 .. 128 rows
-    expected = [net.forward(X[:n], n_threads=1) for n in sizes]
-
-    def calls(seed):
-        order = np.random.default_rng(seed).permutation(len(sizes))
-        return all(np.array_equal(net.forward(X[:sizes[i]], n_threads=2), expected[i])
-                   for i in order for _ in range(3))
-
-    with ThreadPoolExecutor(4) as pool:
-        assert all(pool.map(calls, range(8)))
+    inputs = [X[:13 + 5 * i] for i in range(24)]          # 13 .. 128 rows
+    expected = [net.forward(rows, n_threads=1) for rows in inputs]
+    assert forward_in_threads_matches(net, inputs, expected, repeats=3)

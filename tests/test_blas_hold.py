@@ -6,17 +6,15 @@ one thread and the last to leave restores the count. A call must never run BLAS 
 more threads because another call ended first: its results would depend on the timing
 (float64 forward passes through BLAS in 4 threads at once differed in the last bits from
 a lone call before the count was shared)."""
-import multiprocessing
 import sys
 import threading
-from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
 from threadpoolctl import threadpool_info
 
 from cffnn import _threads
-from _testing import network
+from _testing import forward_in_threads_matches, network, run_in_forked_child
 
 # float64 products of this size go through BLAS (smallgemm.h takes float64 only when small)
 SIZES = [300, 256, 128, 10]
@@ -29,17 +27,10 @@ def blas_thread_counts():
 def test_threads_calling_at_once_get_the_bits_of_a_lone_call():
     net = network(SIZES, activation="tanh", dtype=np.float64)
     X = np.random.default_rng(21).normal(size=(300, SIZES[0]))
-    rows = [13 + 12 * i for i in range(24)]                 # 13 .. 289 rows
-    expected = [net.forward(X[:n], n_threads=1) for n in rows]
+    inputs = [X[:13 + 12 * i] for i in range(24)]         # 13 .. 289 rows
+    expected = [net.forward(rows, n_threads=1) for rows in inputs]
     counts = blas_thread_counts()
-
-    def calls(seed):
-        order = np.random.default_rng(seed).permutation(len(rows))
-        return all(np.array_equal(net.forward(X[:rows[i]], n_threads=2), expected[i])
-                   for i in order for _ in range(2))
-
-    with ThreadPoolExecutor(4) as pool:
-        assert all(pool.map(calls, range(8)))
+    assert forward_in_threads_matches(net, inputs, expected)
     assert _threads.blas_holders_now() == 0
     assert blas_thread_counts() == counts          # restored by the last call to leave
 
@@ -66,17 +57,8 @@ def test_a_child_forked_during_calls_in_another_thread_does_not_hang():
     worker = threading.Thread(target=loop)
     worker.start()
     try:
-        context = multiprocessing.get_context("fork")
         for _ in range(5):
-            queue = context.Queue()
-            child = context.Process(target=_forward_in_child, args=(queue,))
-            child.start()
-            child.join(timeout=120)
-            if child.is_alive():
-                child.kill()
-                pytest.fail("the forked child hung in a forward pass")
-            assert child.exitcode == 0
-            assert queue.get(timeout=10) == (0, 0)
+            assert run_in_forked_child(_forward_in_child) == (0, 0)
     finally:
         stop.set()
         worker.join()

@@ -3,7 +3,6 @@ on Linux): GNU's OpenMP runtime would wait for ever in the child's first team fo
 threads that were not forked, so the child runs its calls without teams
 (cffnn/_kernels.pyx, teams_forbidden). Its results are those of the parent: the work is
 cut the same way whatever the team."""
-import multiprocessing
 import sys
 
 import numpy as np
@@ -11,6 +10,7 @@ import pytest
 
 import cffnn
 from cffnn import _kernels
+from _testing import run_in_forked_child
 
 pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="fork start method: Linux")
 
@@ -29,24 +29,14 @@ def _work(net_params):
     return out, loss, grad, epoch_loss, net.params.copy()
 
 
-def _work_in_child(net_params, queue):
+def _work_in_child(queue, net_params):
     queue.put((_kernels.openmp_teams_allowed(), _work(net_params)))
 
 
 def test_a_child_forked_after_teams_finishes_with_the_parents_results():
     net = cffnn.Network(SIZES, activation="relu", random_state=0)
     parent = _work(net.params.copy())          # runs teams in this process
-    context = multiprocessing.get_context("fork")
-    queue = context.Queue()
-    child = context.Process(target=_work_in_child, args=(net.params.copy(), queue))
-    child.start()
-    try:
-        allowed, results = queue.get(timeout=120)
-    except Exception:
-        child.kill()
-        pytest.fail("the forked child hung (or failed) in a call that would run a team")
-    child.join(timeout=60)
-    assert child.exitcode == 0
+    allowed, results = run_in_forked_child(_work_in_child, net.params.copy())
     assert not allowed
     for got, expected in zip(results, parent):
         np.testing.assert_array_equal(got, expected)

@@ -5,17 +5,16 @@ first_layers_in_halves).
 Whether the helper takes part must never change a result: one thread and two give the
 same bits, and both agree with the NumPy reference. The networks here have twice the
 weights the cut needs (row_split_column: 128 KB in layers 0 and 1)."""
-import multiprocessing
 import sys
-from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
 
 from cffnn import check_gradient
-from _testing import (HIDDEN_ACTIVATIONS, OUTPUT_LOSS_PAIRS, PAIR_IDS, helper_can_run,
-                      helper_takes_part, make_targets, network, reference_results, rel_err,
-                      sample_features)
+from _testing import (HIDDEN_ACTIVATIONS, OUTPUT_LOSS_PAIRS, PAIR_IDS,
+                      forward_in_threads_matches, helper_can_run, helper_takes_part,
+                      make_targets, network, reference_results, rel_err,
+                      run_in_forked_child, sample_features)
 
 # (n0 + n2) * n1 * itemsize >= 256 KB, and a third layer after the two halves
 SIZES = {np.float32: [400, 144, 112, 3], np.float64: [200, 144, 80, 3]}
@@ -110,15 +109,9 @@ def test_threads_calling_at_once_get_their_own_results():
     rng = np.random.default_rng(2)
     net = network(SIZES[np.float32], activation="tanh", dtype=np.float32)
     X = rows_of(net, rng, 32)
-    expected = [net._compiled.forward_few_rows(X[i:i + 1 + i % 4], 1) for i in range(28)]
-
-    def calls(seed):
-        order = np.random.default_rng(seed).permutation(28)
-        return all(np.array_equal(net._compiled.forward_few_rows(X[i:i + 1 + i % 4], 2),
-                                  expected[i]) for i in order for _ in range(5))
-
-    with ThreadPoolExecutor(4) as pool:
-        assert all(pool.map(calls, range(12)))
+    inputs = [X[i:i + 1 + i % 4] for i in range(28)]          # 1-4 rows each
+    expected = [net.forward(rows, n_threads=1) for rows in inputs]
+    assert forward_in_threads_matches(net, inputs, expected, rounds=12, repeats=5)
 
 
 def _forward_in_child(queue):
@@ -135,12 +128,4 @@ def test_a_forked_child_starts_its_own_helper():
     X = rows_of(net, np.random.default_rng(4), 1)
     for _ in range(50):                        # the parent's helper is running now
         net._compiled.forward_few_rows(X, 2)
-    context = multiprocessing.get_context("fork")
-    queue = context.Queue()
-    child = context.Process(target=_forward_in_child, args=(queue,))
-    child.start()
-    child.join(timeout=120)
-    if child.is_alive():
-        child.kill()
-        pytest.fail("the forked child hung in a forward pass")
-    assert child.exitcode == 0 and queue.get(timeout=10)
+    assert run_in_forked_child(_forward_in_child)
