@@ -258,14 +258,16 @@ cdef inline int team_size(const Layout* net, Py_ssize_t n_rows, int n_threads) n
 cdef void forward_block(const Layout* net, const floating* params,
                         const floating* x, Py_ssize_t n_rows,
                         floating** outputs, floating** preactivations,
-                        bint stop_at_logits, bint may_share) noexcept nogil:
+                        bint stop_at_logits, bint may_share,
+                        bint gemm_only) noexcept nogil:
     """Z[k] = h_k(Z[k-1] W[k] + b[k]) for one block of rows, into outputs[k].
 
     outputs[k] has room for (n_rows, n_{k+1}); preactivations[k] is NULL or receives A[k].
     With stop_at_logits the last layer is left as A[L-1] (the loss works on logits).
-    Up to ROW_KERNEL_MAX_ROWS rows go through rowkernel.h instead of GEMM, layers 0 and 1
-    in halves when the network is large enough (row_split_column), on two threads when
-    may_share and the helper thread is at hand (first_layers_in_halves).
+    Up to ROW_KERNEL_MAX_ROWS rows go through rowkernel.h instead of GEMM (unless
+    gemm_only: a half of a larger batch, helper_split_row), layers 0 and 1 in halves when
+    the network is large enough (row_split_column), on two threads when may_share and
+    the helper thread is at hand (first_layers_in_halves).
     """
     cdef Py_ssize_t k, row, n_in, n_out, max_in = 0, first = 0, split = 0, scratch_ints
     cdef int code
@@ -276,7 +278,7 @@ cdef void forward_block(const Layout* net, const floating* params,
     cdef floating* partial = NULL
     cdef void* row_scratch = NULL
     cdef bint fuse_relu
-    if n_rows <= ROW_KERNEL_MAX_ROWS:
+    if n_rows <= ROW_KERNEL_MAX_ROWS and not gemm_only:
         for k in range(net.n_layers):
             max_in = max(max_in, net.sizes[k])
         scratch_ints = CFFNN_ROW_SCRATCH(max_in)
@@ -491,9 +493,11 @@ cdef inline Py_ssize_t helper_split_row(const Layout* net, Py_ssize_t n_rows,
     helper thread, spinning between calls, starts in about a microsecond. So with
     BATCH_SPLIT_MIN_MACS multiply-adds or more (below, the post and join cost more than
     half the work saves), it takes:
-    - half of the rows, when both halves and the last block have more than
-      ROW_KERNEL_MAX_ROWS rows (then they all go through GEMM; rowkernel.h sums
-      differently) and the batch
+    - half of the rows, from 7 rows (up to 6 are one tile of smallgemm.h, which costs
+      about what a half's tile of 4 does: 784-256-128-10 at 5-6 rows old/new 0.98-1.00,
+      at 7-9 rows 1.53-1.57), when the last block has more than ROW_KERNEL_MAX_ROWS rows
+      (so that on one thread every row goes through GEMM; rowkernel.h sums differently,
+      and the halves, even of 4 rows, take GEMM too: gemm_only) and the batch
       is float32 with every layer's product in smallgemm.h (forward_product_rowwise),
       which computes each row alike whichever rows share the call, and the activations
       work elementwise or a row at a time: each row comes out bit for bit as from the
@@ -513,8 +517,7 @@ cdef inline Py_ssize_t helper_split_row(const Layout* net, Py_ssize_t n_rows,
     cdef Py_ssize_t k, rows_per_block = block_rows(net, n_rows)
     cdef Py_ssize_t n_blocks = block_count(net, n_rows)
     cdef Py_ssize_t macs = n_rows * macs_per_row(net)
-    cdef bint rowwise = (not with_targets and itemsize == sizeof(float)
-                         and n_rows >= 2 * (ROW_KERNEL_MAX_ROWS + 1)
+    cdef bint rowwise = (not with_targets and itemsize == sizeof(float) and n_rows > 6
                          and n_rows - (n_blocks - 1) * rows_per_block > ROW_KERNEL_MAX_ROWS)
     cdef bint even_blocks = n_blocks == 2 and 2 * (n_rows - rows_per_block) >= rows_per_block
     if n_threads <= 1 or macs < BATCH_SPLIT_MIN_MACS or n_blocks > 2:
@@ -559,13 +562,13 @@ cdef void batch_half_task(void* arg) noexcept nogil:
             half.net, <const double*> half.params, <const double*> half.x, half.row_start,
             half.row_stop, <double*> half.out, <const double*> half.targets,
             half.sample_weight, half.inv_weight_sum, half.loss, <double*> half.scratch,
-            half.max_width, False)
+            half.max_width, False, True)
     else:
         half.result = forward_rows(
             half.net, <const float*> half.params, <const float*> half.x, half.row_start,
             half.row_stop, <float*> half.out, <const float*> half.targets,
             half.sample_weight, half.inv_weight_sum, half.loss, <float*> half.scratch,
-            half.max_width, False)
+            half.max_width, False, True)
     cffnn_adopt_fp_mode(own_mode)
 
 
@@ -597,7 +600,7 @@ cdef bint forward_in_halves(const Layout* net, const floating* params, const flo
     if not cffnn_helper_post(batch_half_task, &second):
         return False
     losses[0] = forward_rows(net, params, x, 0, split, out, targets, sample_weight,
-                             inv_weight_sum, loss, scratch, max_width, False)
+                             inv_weight_sum, loss, scratch, max_width, False, True)
     cffnn_helper_join()      # the second half has run, here or on the helper
     losses[1] = second.result
     return True
@@ -626,14 +629,15 @@ cdef double forward_rows(const Layout* net, const floating* params, const floati
                          Py_ssize_t row_start, Py_ssize_t row_stop,
                          floating* out, const floating* targets, const double* sample_weight,
                          double inv_weight_sum, int loss, floating* scratch,
-                         Py_ssize_t max_width, bint may_share) noexcept nogil:
+                         Py_ssize_t max_width, bint may_share,
+                         bint gemm_only) noexcept nogil:
     """Forward rows [row_start, row_stop) (at most block_rows(n) of them).
 
     Without targets, writes the network output into out; with targets, returns the
     block's weighted loss, and writes the output into out as well when out is not NULL
     (the same values: h_L applied to a copy of the logits). scratch holds
     2 * block_rows(n) * max_width elements. may_share: a few rows may take the helper
-    thread (forward_block).
+    thread; gemm_only: even a few rows go through GEMM (forward_block).
     """
     cdef Py_ssize_t k, L = net.n_layers, n_rows = row_stop - row_start
     cdef Py_ssize_t n_in = net.sizes[0], n_out = net.sizes[L]
@@ -649,7 +653,7 @@ cdef double forward_rows(const Layout* net, const floating* params, const floati
     if targets == NULL:
         outputs[L - 1] = out + row_start * n_out
     forward_block(net, params, x + row_start * n_in, n_rows, outputs, preactivations,
-                  targets != NULL, may_share)
+                  targets != NULL, may_share, gemm_only)
     if targets == NULL:
         return 0.0
     if out != NULL:
@@ -706,7 +710,7 @@ cdef int forward_all(const Layout* net, const floating* params, const floating* 
                 net, params, x, block * rows_per_block,
                 min(n_rows, (block + 1) * rows_per_block),
                 out, targets, sample_weight, inv_weight_sum, loss, scratch, max_width,
-                n_threads > 1)
+                n_threads > 1, False)
         if split > 0:
             cffnn_helper_note_end()   # (the helper was not at hand)
     elif not halves_done:
@@ -717,7 +721,7 @@ cdef int forward_all(const Layout* net, const floating* params, const floating* 
                     net, params, x, block * rows_per_block,
                     min(n_rows, (block + 1) * rows_per_block),
                     out, targets, sample_weight, inv_weight_sum, loss,
-                    scratch + threadid() * scratch_size, max_width, False)
+                    scratch + threadid() * scratch_size, max_width, False, False)
             cffnn_adopt_fp_mode(thread_fp_mode)
     if n_rows > ROW_KERNEL_MAX_ROWS:
         restore_blas_threads()
@@ -782,7 +786,7 @@ cdef double train_rows(const Layout* net, const floating* params, const floating
     if sample_weight != NULL:
         block_weight = sample_weight + row_start
     forward_block(net, params, x + row_start * n_in, n_rows, block_activations,
-                  block_preactivations, True, False)
+                  block_preactivations, True, False, False)
     block_loss = loss_and_output_delta(
         block_deltas[L - 1], y + row_start * n_out, block_weight, inv_weight_sum, n_rows,
         n_out, net.codes[L - 1], loss)

@@ -23,6 +23,10 @@ THREE_OUTPUTS = [300, 64, 32, 3]
 # 8832 multiply-adds a row: a small network, whose batch of 32 rows or more is two blocks
 SMALL = [64, 64, 64, 10]
 BATCHES = (13, 32, 64, 65, 100, 128)
+# 119424 multiply-adds a row: from 5 rows on, cut in two (halves of 3 rows and less go
+# through GEMM as the whole batch does, not rowkernel.h)
+WIDE = [400, 256, 64, 10]
+FEW = (5, 6, 7, 9)
 
 
 def features(net, rng, n_rows):
@@ -42,9 +46,10 @@ def forward_on_two_threads(net, X):
 def test_one_thread_and_two_give_the_same_bits(dtype, activation, output):
     rng = np.random.default_rng(11)
     one_output = [ONE_OUTPUT] if output != "softmax" else []   # softmax needs 2 or more
-    for sizes in [ONE_BLOCK, THREE_OUTPUTS, SMALL] + one_output:
+    layouts = [(sizes, BATCHES) for sizes in [ONE_BLOCK, THREE_OUTPUTS, SMALL] + one_output]
+    for sizes, batches in layouts + [(WIDE, FEW)]:
         net = network(sizes, activation=activation, output=output, dtype=dtype)
-        for n_rows in BATCHES:
+        for n_rows in batches:
             X = features(net, rng, n_rows)
             one = net.forward(X, n_threads=1)
             assert one.dtype == dtype
