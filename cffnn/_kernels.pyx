@@ -151,7 +151,7 @@ DEF MAX_LAYERS = 64                 # per-block pointer arrays live on the stack
 DEF ROW_KERNEL_MAX_ROWS = 4         # up to this many rows, rowkernel.h instead of GEMM
 DEF ROW_SPLIT_MIN_BYTES = 131072    # weights of layers 0 and 1 from which rows go in halves
 DEF BATCH_SPLIT_MIN_MACS = 262144   # multiply-adds from which a batch goes in halves
-DEF BATCH_SPLIT_MAX_MACS = 8388608  # ... and up to which two blocks do (not an OpenMP team)
+DEF BATCH_SPLIT_MAX_MACS = 8388608  # ... up to which two even blocks do (above: a team)
 DEF UPDATE_CHUNK = 16384            # at most this many parameters per chunk of the update
 DEF MIN_TEAM_COOLDOWN = 4           # epochs on one thread after a team went solo, doubling
 DEF MAX_TEAM_COOLDOWN = 256         # up to this while it keeps happening (epoch_loop)
@@ -214,7 +214,7 @@ cdef inline Py_ssize_t block_count(const Layout* net, Py_ssize_t n_rows) noexcep
 # OpenMP after fork(): GNU's runtime keeps a thread's team for its next parallel region,
 # and a child forked from a process whose thread had run a team finds that team's
 # threads gone and waits for them for ever (measured: a forward pass of 200 rows in a
-# multiprocessing child hung, before this and since the first release). So a child of a
+# multiprocessing child hung, at c01a97f and before this). So a child of a
 # process that ran a team runs none: every call there works on one thread, plus the
 # helper thread of helper.h, which the child starts afresh (pthread_atfork).
 cdef bint teams_started = False     # this process has run an OpenMP team
