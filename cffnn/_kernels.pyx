@@ -1110,7 +1110,8 @@ def helper_tasks_run():
 
 def helper_late_joins():
     """How many times a call found that helper.h's thread, or the caller, had lost its
-    core, and left the helper alone for a cooldown (for the benchmarks)."""
+    core (or that the two had taken turns on one), and left the helper alone for a
+    cooldown (for the benchmarks)."""
     return cffnn_helper_late_joins()
 
 

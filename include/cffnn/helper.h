@@ -29,12 +29,15 @@
  * caller waiting: so a post skips a spinning helper whose last note of the time is
  * older than CFFNN_HELPER_STALE_NS, and a join that had to wait for a helper that lost
  * its core mid-task (CFFNN_HELPER_LATE_NS), or that finds the caller lost its own
- * (CFFNN_HELPER_DISPLACED_NS: the caller's half took far longer than the helper's),
- * leaves it alone for a cooldown, during which the calls run on one thread and the
- * helper soon sleeps, leaving a core to the other process. Measured
- * (benchmarks/one_row.py, a busy process beside a loop of one-row calls): 1-thread/
- * 2-thread time 0.46-0.64 without these rules, 1.00-1.14 with them; 1.1-1.8 on an idle
- * machine (whose speed varied that much).
+ * (CFFNN_HELPER_DISPLACED_NS: the caller's half took far longer than the helper's), or
+ * that finds the helper finished on the caller's own CPU (the two took turns on one
+ * core, the other process having the other), leaves it alone for a cooldown, during
+ * which the calls run on one thread and the helper soon sleeps, leaving a core to the
+ * other process. Measured (benchmarks/one_row.py, a busy process beside a loop of
+ * one-row calls): 1-thread/2-thread time 0.46-0.64 without these rules, 1.00-1.14 with
+ * them; 1.1-1.8 on an idle machine (whose speed varied that much). Without the CPU rule
+ * the first seconds beside the busy process still ran at 0.47-0.69 (one row) and
+ * 0.78-0.79 (32 rows) in some runs; with it 0.97-1.01 in ten.
  *
  * One caller at a time: a post made while another caller holds the helper returns 0
  * (run the task yourself). After fork() the child starts with no helper (a thread does
@@ -80,6 +83,9 @@ typedef void (*cffnn_helper_task)(void *arg);
 #include <pthread.h>
 #include <signal.h>
 #define CFFNN_HAVE_HELPER 1
+/* glibc and musl have it; <sched.h> declares it only under _GNU_SOURCE, which must come
+ * before Python.h's includes, out of this header's reach */
+extern int sched_getcpu(void);
 
 /* Each counter on its own cache line. Tickets count posts: the helper spins on
  * `request`; the task of ticket t is run by whoever moves `claimed` from t - 1 to t. */
@@ -98,6 +104,7 @@ static struct {
     unsigned long long tasks_run; /* tasks the helper thread ran (for the tests) */
     unsigned long long late_joins; /* joins that found a core lost (caller-owned) */
     long long task_ns;            /* how long the helper's last task took */
+    int task_cpu;                 /* the CPU it finished that task on */
     int started;                  /* 0: no thread yet, 1: running, -1: could not start */
     long long last_post_ns;       /* when the previous post was made (caller-owned) */
     long long last_end_ns;        /* when the previous call ended (join, note_end) */
@@ -149,6 +156,7 @@ static void *cffnn_helper_main(void *unused) {
             long long task_start = cffnn_now_ns();
             cffnn_helper.task(cffnn_helper.arg);
             cffnn_helper.task_ns = cffnn_now_ns() - task_start;   /* published below */
+            cffnn_helper.task_cpu = sched_getcpu();
             __atomic_fetch_add(&cffnn_helper.tasks_run, 1ull, __ATOMIC_RELAXED);
             __atomic_store_n(&cffnn_helper.finished, last, __ATOMIC_RELEASE);
         }
@@ -241,7 +249,8 @@ static void cffnn_helper_join(void) {
         now = cffnn_now_ns();
         own_ns = wait_start - cffnn_helper.last_post_ns;    /* the caller's own half */
         if (now - wait_start > CFFNN_HELPER_LATE_NS + own_ns
-                || own_ns > 2 * cffnn_helper.task_ns + CFFNN_HELPER_DISPLACED_NS) {
+                || own_ns > 2 * cffnn_helper.task_ns + CFFNN_HELPER_DISPLACED_NS
+                || sched_getcpu() == cffnn_helper.task_cpu) {   /* (top of this file) */
             if (cffnn_helper.cooldown_ns == 0
                     || now - cffnn_helper.cooldown_end_ns > CFFNN_HELPER_FORGET_NS)
                 cffnn_helper.cooldown_ns = CFFNN_HELPER_FIRST_COOLDOWN_NS;
