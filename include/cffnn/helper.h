@@ -250,7 +250,8 @@ static void cffnn_helper_join(void) {
         own_ns = wait_start - cffnn_helper.last_post_ns;    /* the caller's own half */
         if (now - wait_start > CFFNN_HELPER_LATE_NS + own_ns
                 || own_ns > 2 * cffnn_helper.task_ns + CFFNN_HELPER_DISPLACED_NS
-                || sched_getcpu() == cffnn_helper.task_cpu) {   /* (top of this file) */
+                || (cffnn_helper.task_cpu >= 0                    /* (-1: unknown) */
+                    && sched_getcpu() == cffnn_helper.task_cpu)) {   /* top of this file */
             if (cffnn_helper.cooldown_ns == 0
                     || now - cffnn_helper.cooldown_end_ns > CFFNN_HELPER_FORGET_NS)
                 cffnn_helper.cooldown_ns = CFFNN_HELPER_FIRST_COOLDOWN_NS;
