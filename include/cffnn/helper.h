@@ -75,6 +75,10 @@ typedef void (*cffnn_helper_task)(void *arg);
  * 128 rows took 1.7x as long on two threads as on one without this rule, 0.96x with
  * it). */
 #define CFFNN_HELPER_DISPLACED_NS 200000LL
+/* Joins in a row that find the helper finished on the caller's own CPU before a
+ * cooldown (see the top of this file): one alone happened now and then on the idle
+ * machine too (0.1 s cooldowns then cost 64-64-64-10 batches a third of their gain). */
+#define CFFNN_HELPER_SHARED_JOINS 3
 #define CFFNN_HELPER_FIRST_COOLDOWN_NS 100000000LL
 #define CFFNN_HELPER_LAST_COOLDOWN_NS 3200000000LL
 #define CFFNN_HELPER_FORGET_NS 1000000000LL
@@ -105,6 +109,7 @@ static struct {
     unsigned long long late_joins; /* joins that found a core lost (caller-owned) */
     long long task_ns;            /* how long the helper's last task took */
     int task_cpu;                 /* the CPU it finished that task on */
+    int shared_cpu_joins;         /* joins in a row on that CPU (caller-owned) */
     int started;                  /* 0: no thread yet, 1: running, -1: could not start */
     long long last_post_ns;       /* when the previous post was made (caller-owned) */
     long long last_end_ns;        /* when the previous call ended (join, note_end) */
@@ -122,6 +127,7 @@ static void cffnn_helper_after_fork(void) {
     cffnn_helper.last_post_ns = cffnn_helper.last_end_ns = 0;
     cffnn_helper.cooldown_ns = cffnn_helper.cooldown_end_ns = 0;
     cffnn_helper.tasks_run = cffnn_helper.late_joins = 0;
+    cffnn_helper.shared_cpu_joins = 0;
 }
 
 static void *cffnn_helper_main(void *unused) {
@@ -248,10 +254,13 @@ static void cffnn_helper_join(void) {
         }
         now = cffnn_now_ns();
         own_ns = wait_start - cffnn_helper.last_post_ns;    /* the caller's own half */
+        if (cffnn_helper.task_cpu >= 0 && sched_getcpu() == cffnn_helper.task_cpu)
+            cffnn_helper.shared_cpu_joins++;                  /* (-1: unknown) */
+        else
+            cffnn_helper.shared_cpu_joins = 0;
         if (now - wait_start > CFFNN_HELPER_LATE_NS + own_ns
                 || own_ns > 2 * cffnn_helper.task_ns + CFFNN_HELPER_DISPLACED_NS
-                || (cffnn_helper.task_cpu >= 0                    /* (-1: unknown) */
-                    && sched_getcpu() == cffnn_helper.task_cpu)) {   /* top of this file */
+                || cffnn_helper.shared_cpu_joins >= CFFNN_HELPER_SHARED_JOINS) {
             if (cffnn_helper.cooldown_ns == 0
                     || now - cffnn_helper.cooldown_end_ns > CFFNN_HELPER_FORGET_NS)
                 cffnn_helper.cooldown_ns = CFFNN_HELPER_FIRST_COOLDOWN_NS;
@@ -259,6 +268,7 @@ static void cffnn_helper_join(void) {
                 cffnn_helper.cooldown_ns *= 2;
             cffnn_helper.cooldown_end_ns = now + cffnn_helper.cooldown_ns;
             cffnn_helper.late_joins++;
+            cffnn_helper.shared_cpu_joins = 0;
         }
     }
     __atomic_store_n(&cffnn_helper.last_end_ns, now, __ATOMIC_RELAXED);
