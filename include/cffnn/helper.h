@@ -30,14 +30,14 @@
  * older than CFFNN_HELPER_STALE_NS, and a join that had to wait for a helper that lost
  * its core mid-task (CFFNN_HELPER_LATE_NS), or that finds the caller lost its own
  * (CFFNN_HELPER_DISPLACED_NS: the caller's half took far longer than the helper's), or
- * that finds the helper finished on the caller's own CPU (the two took turns on one
- * core, the other process having the other), leaves it alone for a cooldown, during
- * which the calls run on one thread and the helper soon sleeps, leaving a core to the
- * other process. Measured (benchmarks/one_row.py, a busy process beside a loop of
- * one-row calls): 1-thread/2-thread time 0.46-0.64 without these rules, 1.00-1.14 with
- * them; 1.1-1.8 on an idle machine (whose speed varied that much). Without the CPU rule
- * the first seconds beside the busy process still ran at 0.47-0.69 (one row) and
- * 0.78-0.79 (32 rows) in some runs; with it 0.97-1.01 in ten.
+ * that finds the helper finished on the caller's own CPU three calls in a row (the two
+ * took turns on one core, the other process having the other), leaves it alone for a
+ * cooldown, during which the calls run on one thread and the helper soon sleeps,
+ * leaving a core to the other process. Measured (benchmarks/one_row.py, a busy process
+ * beside a loop of one-row calls): 1-thread/2-thread time 0.46-0.64 without these
+ * rules, 1.00-1.14 with them; 1.1-1.8 on an idle machine (whose speed varied that
+ * much). Without the CPU rule the first seconds beside the busy process still ran at
+ * 0.47-0.69 (one row) and 0.78-0.79 (32 rows) in some runs; with it 0.99-1.01 in six.
  *
  * One caller at a time: a post made while another caller holds the helper returns 0
  * (run the task yourself). After fork() the child starts with no helper (a thread does
