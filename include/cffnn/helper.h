@@ -106,7 +106,7 @@ static struct {
     int busy;                     /* 1 while a caller holds the helper (post to join) */
     unsigned int ticket;          /* the holder's ticket (caller-owned) */
     unsigned long long tasks_run; /* tasks the helper thread ran (for the tests) */
-    unsigned long long late_joins; /* joins that found a core lost (caller-owned) */
+    unsigned long long late_joins; /* joins that started a cooldown (caller-owned) */
     long long task_ns;            /* how long the helper's last task took */
     int task_cpu;                 /* the CPU it finished that task on */
     int shared_cpu_joins;         /* joins in a row on that CPU (caller-owned) */
@@ -286,7 +286,7 @@ static unsigned long long cffnn_helper_tasks_run(void) {
     return __atomic_load_n(&cffnn_helper.tasks_run, __ATOMIC_RELAXED);
 }
 
-/* How many joins found the helper late (each started a cooldown). */
+/* How many joins started a cooldown (a core lost, or the two threads on one CPU). */
 static unsigned long long cffnn_helper_late_joins(void) {
     return cffnn_helper.late_joins;
 }
