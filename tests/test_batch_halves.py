@@ -10,7 +10,8 @@ import pytest
 
 from cffnn import _kernels
 from _testing import (HIDDEN_ACTIVATIONS, forward_in_threads_matches, helper_can_run,
-                      helper_takes_part, make_targets, network, reference_results, rel_err)
+                      helper_takes_part, make_targets, network, reference_results, rel_err,
+                      sample_features)
 
 TOLERANCE = {np.float32: 1e-4, np.float64: 1e-10}
 # 21568 multiply-adds a row: a large network's blocks (64 rows), so up to 64 rows are
@@ -29,11 +30,6 @@ WIDE = [400, 256, 64, 10]
 FEW = (5, 6, 7, 9)
 
 
-def features(net, rng, n_rows):
-    return np.ascontiguousarray(rng.normal(size=(n_rows, net.layer_sizes[0]))
-                                .astype(net.dtype))
-
-
 def forward_on_two_threads(net, X):
     """Outputs of three calls on two threads: the first starts or wakes the helper
     (helper.h does so on the second of two calls in quick succession)."""
@@ -50,7 +46,7 @@ def test_one_thread_and_two_give_the_same_bits(dtype, activation, output):
     for sizes, batches in layouts + [(WIDE, FEW)]:
         net = network(sizes, activation=activation, output=output, dtype=dtype)
         for n_rows in batches:
-            X = features(net, rng, n_rows)
+            X = sample_features(net, n_rows, rng)
             one = net.forward(X, n_threads=1)
             assert one.dtype == dtype
             for two in forward_on_two_threads(net, X):
@@ -68,7 +64,7 @@ def test_the_loss_of_two_blocks_is_the_same_on_two_threads(dtype, output, loss):
     for sizes in (ONE_BLOCK, SMALL):
         net = network(sizes, activation="tanh", output=output, loss=loss, dtype=dtype)
         for n_rows in (65, 100, 128):
-            X = features(net, rng, n_rows)
+            X = sample_features(net, n_rows, rng)
             Y, Y_matrix = make_targets(output, loss, n_rows, sizes[-1], rng)
             weights = rng.uniform(0.5, 2.0, size=n_rows)
             for sample_weight in (None, weights):
@@ -95,7 +91,7 @@ def test_the_helper_thread_takes_halves_in_a_loop_of_calls(sizes, n_rows):
     if sizes is ONE_BLOCK and not _kernels.small_gemm_available():
         pytest.skip("one block's rows are cut only where smallgemm.h runs (AVX2, FMA)")
     net = network(sizes, activation="relu", dtype=np.float32)
-    X = features(net, np.random.default_rng(13), n_rows)
+    X = sample_features(net, n_rows, np.random.default_rng(13))
     expected = net.forward(X, n_threads=1)
 
     def call():
@@ -107,7 +103,7 @@ def test_threads_calling_at_once_get_their_own_results():
     """One caller holds the helper at a time; the others run both halves themselves."""
     rng = np.random.default_rng(14)
     net = network(ONE_BLOCK, activation="gelu", dtype=np.float32)
-    X = features(net, rng, 128)
+    X = sample_features(net, 128, rng)
     inputs = [X[:13 + 5 * i] for i in range(24)]          # 13 .. 128 rows
     expected = [net.forward(rows, n_threads=1) for rows in inputs]
     assert forward_in_threads_matches(net, inputs, expected, repeats=3)
