@@ -39,13 +39,13 @@ def time_batch(sizes, dtype, n_rows, rounds, seconds):
     X = np.random.default_rng(0).random((n_rows, sizes[0])).astype(dtype)
     once = timeit.timeit(lambda: net.forward(X, n_threads=1), number=5) / 5
     calls = max(1, int(seconds / once))
-    late = _kernels.helper_late_joins()
+    cooldowns = _kernels.helper_cooldowns()
     one, default, ratio, taken = paired_rounds(net, [X], rounds, calls)
-    late = _kernels.helper_late_joins() - late
+    cooldowns = _kernels.helper_cooldowns() - cooldowns
     name = "-".join(map(str, sizes))
     print(f"{name:15s} {np.dtype(dtype).name:8s} {n_rows:4d} rows  n_threads=1 "
           f"{one:8.1f} us   default {default:8.1f} us   1-thread/default {ratio:4.2f}   "
-          f"helper took {taken:4.0%} of the calls (late {late}x)", flush=True)
+          f"helper took {taken:4.0%} of the calls ({cooldowns} cooldowns)", flush=True)
 
 
 def main():

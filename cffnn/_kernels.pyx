@@ -124,7 +124,7 @@ cdef extern from "cffnn/helper.h" nogil:
     void cffnn_helper_join()
     void cffnn_helper_note_end()
     unsigned long long cffnn_helper_tasks_run()
-    unsigned long long cffnn_helper_late_joins()
+    unsigned long long cffnn_helper_cooldowns()
     int CFFNN_HAVE_HELPER
 
 ACTIVATION_CODES = {
@@ -1108,11 +1108,11 @@ def helper_tasks_run():
     return cffnn_helper_tasks_run()
 
 
-def helper_late_joins():
+def helper_cooldowns():
     """How many times a call found that helper.h's thread, or the caller, had lost its
     core (or that the two had taken turns on one), and left the helper alone for a
     cooldown (for the benchmarks)."""
-    return cffnn_helper_late_joins()
+    return cffnn_helper_cooldowns()
 
 
 def small_gemm_available():

@@ -106,7 +106,7 @@ static struct {
     int busy;                     /* 1 while a caller holds the helper (post to join) */
     unsigned int ticket;          /* the holder's ticket (caller-owned) */
     unsigned long long tasks_run; /* tasks the helper thread ran (for the tests) */
-    unsigned long long late_joins; /* joins that started a cooldown (caller-owned) */
+    unsigned long long cooldowns_started; /* joins that started a cooldown (caller-owned) */
     long long task_ns;            /* how long the helper's last task took */
     int task_cpu;                 /* the CPU it finished that task on */
     int shared_cpu_joins;         /* joins in a row on that CPU (caller-owned) */
@@ -126,7 +126,7 @@ static void cffnn_helper_after_fork(void) {
     cffnn_helper.started = 0;
     cffnn_helper.last_post_ns = cffnn_helper.last_end_ns = 0;
     cffnn_helper.cooldown_ns = cffnn_helper.cooldown_end_ns = 0;
-    cffnn_helper.tasks_run = cffnn_helper.late_joins = 0;
+    cffnn_helper.tasks_run = cffnn_helper.cooldowns_started = 0;
     cffnn_helper.shared_cpu_joins = 0;
 }
 
@@ -267,7 +267,7 @@ static void cffnn_helper_join(void) {
             else if (2 * cffnn_helper.cooldown_ns <= CFFNN_HELPER_LAST_COOLDOWN_NS)
                 cffnn_helper.cooldown_ns *= 2;
             cffnn_helper.cooldown_end_ns = now + cffnn_helper.cooldown_ns;
-            cffnn_helper.late_joins++;
+            cffnn_helper.cooldowns_started++;
             cffnn_helper.shared_cpu_joins = 0;
         }
     }
@@ -287,8 +287,8 @@ static unsigned long long cffnn_helper_tasks_run(void) {
 }
 
 /* How many joins started a cooldown (a core lost, or the two threads on one CPU). */
-static unsigned long long cffnn_helper_late_joins(void) {
-    return cffnn_helper.late_joins;
+static unsigned long long cffnn_helper_cooldowns(void) {
+    return cffnn_helper.cooldowns_started;
 }
 
 #else
@@ -301,7 +301,7 @@ static int cffnn_helper_post(cffnn_helper_task task, void *arg) {
 static void cffnn_helper_join(void) {}
 static void cffnn_helper_note_end(void) {}
 static unsigned long long cffnn_helper_tasks_run(void) { return 0; }
-static unsigned long long cffnn_helper_late_joins(void) { return 0; }
+static unsigned long long cffnn_helper_cooldowns(void) { return 0; }
 #endif
 
 #endif /* CFFNN_HELPER_H */
