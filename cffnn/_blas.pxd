@@ -10,6 +10,8 @@ from scipy.linalg.cython_blas cimport sgemm, dgemm
 
 cdef extern from "cffnn/smallgemm.h" nogil:
     int cffnn_small_gemm_enabled
+    int cffnn_sparse_enabled
+    unsigned long long cffnn_sparse_products
     bint cffnn_small_gemm_available()
     bint cffnn_small_gemm_fits(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k)
     bint cffnn_medium_gemm_pays(Py_ssize_t m, Py_ssize_t n)

@@ -52,6 +52,7 @@ import numpy as np
 cnp.import_array()
 
 from cffnn._blas cimport (cffnn_small_gemm_available, cffnn_small_gemm_enabled,
+                          cffnn_sparse_enabled, cffnn_sparse_products,
                           forward_product_rowwise, gemm, gemm_bias)
 from cffnn._layers cimport (
     CFFNN_IDENTITY, CFFNN_LOGISTIC, CFFNN_TANH, CFFNN_RELU, CFFNN_LEAKY_RELU, CFFNN_ELU,
@@ -1130,6 +1131,22 @@ def set_small_gemm(bint enabled):
     previous = cffnn_small_gemm_enabled != 0
     cffnn_small_gemm_enabled = 1 if enabled else 0
     return previous
+
+
+def set_sparse_gemm(bint enabled):
+    """Whether weight gradients through include/cffnn/smallgemm.h skip the samples in
+    which a tile of inputs is all 0, where enough are (default True), or never; returns
+    the previous setting. For benchmarks/sparse_gemm.py, which measures what skipping
+    saves, and for the tests that compare the two."""
+    global cffnn_sparse_enabled
+    previous = cffnn_sparse_enabled != 0
+    cffnn_sparse_enabled = 1 if enabled else 0
+    return previous
+
+
+def sparse_products():
+    """How many products of this process have skipped zeros (smallgemm.h), for tests."""
+    return cffnn_sparse_products
 
 
 def set_team_limits(double max_wait, double min_judged_seconds):

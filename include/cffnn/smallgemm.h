@@ -22,7 +22,9 @@
  * scratch first where B's rows are far apart and many tiles read it). Columns past n are
  * masked, rows past m repeat row 0 and are not stored.
  * A layer's forward product also adds the bias, and applies a ReLU, to C while it is
- * still in registers (cffnn_small_gemm_bias_f / _d), instead of two passes over C.
+ * still in registers (cffnn_small_gemm_bias_f / _d), instead of two passes over C. A
+ * weight gradient skips the samples in which a tile's inputs are all 0, where enough are
+ * (cffnn_small_gemm_sparse: a third of Fashion-MNIST's, in tiles of 6 pixels).
  *
  * Operands: A(r, p) = a[r * a_rs + p * a_cs] for r < m, p < k (so that A may be a row-major
  * matrix, a_rs = lda, a_cs = 1, or the transpose of one, a_rs = 1, a_cs = lda); B row-major
@@ -37,6 +39,7 @@
 
 #include <math.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdlib.h>
 
 #include "cffnn/cpu.h"
@@ -88,6 +91,38 @@ static inline int cffnn_gradient_gemm_pays(ptrdiff_t n, ptrdiff_t k) {
 #define CFFNN_PACK_MIN_ROWS 96     /* rows of C (16 tiles) */
 #define CFFNN_PACK_MIN_ROW_BYTES 512   /* B's row stride: 128 floats, 64 doubles */
 
+/* Zeros in a weight gradient's A = Z^T (cffnn_small_gemm_sparse): skipped in products
+ * of at least CFFNN_SPARSE_MIN_COLUMNS columns (fewer: the scan for them costs more than
+ * it saves), with each tile's list of the p to take on the stack (at most
+ * CFFNN_SPARSE_MAX_LISTED of them, 16 KB, and CFFNN_SPARSE_MAX_STARTS places where a k
+ * block starts), when at most CFFNN_SPARSE_MAX_ACTIVE of the tiles' p are active.
+ * Measured, one thread, a Fashion-MNIST minibatch's dW of 784 x 256 from 128 rows (68%
+ * of p active) in tasks of 160 rows: 1.06-1.26x the plain loop (medians of paired runs);
+ * a whole loss_and_gradient of that minibatch 1.02-1.05x, and 1.15x where 69% of the
+ * pixels are 0 (benchmarks/sparse_gemm.py).
+ * A listed p costs 12-17% more than one of the plain loop (all p listed: 0.76-0.88x),
+ * hence the bound of 0.85; and a forward product's tiles of 6 samples, whose pixels are
+ * all 0 at only 16.5% of p, ran 0.90-0.96x: forward products take the plain loop. */
+#define CFFNN_SPARSE_MIN_COLUMNS 64
+#define CFFNN_SPARSE_MAX_LISTED 8192
+#define CFFNN_SPARSE_MAX_STARTS 512
+#define CFFNN_SPARSE_MAX_ACTIVE 0.85
+
+/* The lists of active p of cffnn_small_gemm_sparse (cffnn_list_active_p makes them) */
+typedef struct {
+    const uint16_t *p;          /* tile t's active p, ascending, from p[t * k] */
+    const int32_t *start;       /* where k block b's start: start[t * (blocks + 1) + b] */
+    ptrdiff_t k, blocks;
+} cffnn_active_p;
+
+/* 1 (the default): weight gradients skip the zeros of A where that pays; 0: never (set
+ * through cffnn._kernels.set_sparse_gemm, for benchmarks/sparse_gemm.py, which measures
+ * what skipping saves, and for tests that compare the two). */
+static int cffnn_sparse_enabled = 1;
+
+/* How many products have skipped zeros so far (for tests: cffnn._kernels.sparse_products) */
+static unsigned long long cffnn_sparse_products = 0;
+
 #define CFFNN_K_BLOCK 256      /* values of p per pass over a panel of B (16 KB) */
 #define CFFNN_PREFETCH_ROWS 16 /* how far ahead in B (rows of it) a tile asks for data */
 
@@ -115,6 +150,24 @@ static inline int cffnn_small_gemm_available(void) {
  * B per FMA), but 4 where tiles of 6 would leave rows unused: 7 = 4 + 3, 8 = 4 + 4. */
 static inline int cffnn_tile_height(ptrdiff_t left) {
     return left <= 4 || left == 7 || left == 8 ? 4 : 6;
+}
+
+/* How many tiles cffnn_tile_height makes of m rows */
+static inline ptrdiff_t cffnn_tile_count(ptrdiff_t m) {
+    ptrdiff_t tiles = 0;
+    for (ptrdiff_t i = 0; i < m; tiles++) {
+        int height = cffnn_tile_height(m - i);
+        i += m - i < height ? m - i : height;
+    }
+    return tiles;
+}
+
+/* Whether cffnn_small_gemm_sparse's lists of an m x k product fit on its stack */
+static inline int cffnn_sparse_fits(ptrdiff_t m, ptrdiff_t k) {
+    ptrdiff_t tiles = cffnn_tile_count(m);
+    ptrdiff_t blocks = (k + CFFNN_K_BLOCK - 1) / CFFNN_K_BLOCK;
+    return k <= 65535 && tiles * k <= CFFNN_SPARSE_MAX_LISTED
+           && tiles * (blocks + 1) <= CFFNN_SPARSE_MAX_STARTS;
 }
 
 /* The kernel, for float (8 lanes a register, panels of 16 columns) and double (4 lanes,

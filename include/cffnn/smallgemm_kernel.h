@@ -22,13 +22,14 @@
  * and are not stored. The epilogue, on the last k block of a forward product: bias
  * (NULL: none, else this tile's columns of it) is added to each row before the store,
  * and with relu the result then becomes max(C, 0) (0 for NaN, +0 for -0: as
- * bias_activation's "z if z > 0 else 0"). */
+ * bias_activation's "z if z > 0 else 0"). active: NULL (every p), or the n_active p of
+ * the sum to take, as offsets from this k block's first, p0 (cffnn_small_gemm_sparse). */
 __attribute__((target("avx2,fma"), always_inline))
 static inline void CFFNN_SG(cffnn_small_gemm_tile)(
         int height, int rows, ptrdiff_t k, const CFFNN_SG_T *a, ptrdiff_t a_rs,
         ptrdiff_t a_cs, const CFFNN_SG_T *b, ptrdiff_t ldb, CFFNN_SG_T *c, ptrdiff_t ldc,
         int full, __m256i mask_lo, __m256i mask_hi, int from_c, const CFFNN_SG_T *bias,
-        int relu) {
+        int relu, const uint16_t *active, ptrdiff_t n_active, ptrdiff_t p0) {
     const CFFNN_SG_T *a0 = a, *a1 = a + (rows > 1 ? a_rs : 0);
     const CFFNN_SG_T *a2 = a + (rows > 2 ? 2 * a_rs : 0), *a3 = a + (rows > 3 ? 3 * a_rs : 0);
     const CFFNN_SG_T *a4 = a + (rows > 4 ? 4 * a_rs : 0), *a5 = a + (rows > 5 ? 5 * a_rs : 0);
@@ -50,28 +51,42 @@ static inline void CFFNN_SG(cffnn_small_gemm_tile)(
     CFFNN_SG_V c00 = tile[0][0], c01 = tile[0][1], c10 = tile[1][0], c11 = tile[1][1];
     CFFNN_SG_V c20 = tile[2][0], c21 = tile[2][1], c30 = tile[3][0], c31 = tile[3][1];
     CFFNN_SG_V c40 = tile[4][0], c41 = tile[4][1], c50 = tile[5][0], c51 = tile[5][1];
-    for (ptrdiff_t p = 0; p < k; p++) {
-        const CFFNN_SG_T *b_row = b + p * ldb;
-        /* B's rows are ldb apart: ask for one CFFNN_PREFETCH_ROWS rows ahead, as the first
-         * tile of a k block reads them from L2 or L3 (the others find them in L1) */
-        _mm_prefetch((const char *)(b_row + CFFNN_PREFETCH_ROWS * ldb), _MM_HINT_T0);
-        CFFNN_SG_V b_lo, b_hi;
-        if (full) {
-            b_lo = CFFNN_SG_OP(loadu)(b_row);
-            b_hi = CFFNN_SG_OP(loadu)(b_row + CFFNN_SG_LANES);
-        } else {
-            b_lo = CFFNN_SG_OP(maskload)(b_row, mask_lo);
-            b_hi = CFFNN_SG_OP(maskload)(b_row + CFFNN_SG_LANES, mask_hi);
-        }
-        CFFNN_TILE_ROW(a0, c00, c01);
-        CFFNN_TILE_ROW(a1, c10, c11);
-        CFFNN_TILE_ROW(a2, c20, c21);
-        CFFNN_TILE_ROW(a3, c30, c31);
-        if (height > 4) {
-            CFFNN_TILE_ROW(a4, c40, c41);
-            CFFNN_TILE_ROW(a5, c50, c51);
+/* C[r, :] += A[r, p] B[p, :] for the tile's rows at one p */
+#define CFFNN_SG_TILE_STEP                                                                \
+    do {                                                                                  \
+        const CFFNN_SG_T *b_row = b + p * ldb;                                            \
+        /* B's rows are ldb apart: ask for one CFFNN_PREFETCH_ROWS rows ahead, as the     \
+         * first tile of a k block reads them from L2 or L3 (the others find them in L1) */ \
+        _mm_prefetch((const char *)(b_row + CFFNN_PREFETCH_ROWS * ldb), _MM_HINT_T0);     \
+        CFFNN_SG_V b_lo, b_hi;                                                            \
+        if (full) {                                                                       \
+            b_lo = CFFNN_SG_OP(loadu)(b_row);                                             \
+            b_hi = CFFNN_SG_OP(loadu)(b_row + CFFNN_SG_LANES);                            \
+        } else {                                                                          \
+            b_lo = CFFNN_SG_OP(maskload)(b_row, mask_lo);                                 \
+            b_hi = CFFNN_SG_OP(maskload)(b_row + CFFNN_SG_LANES, mask_hi);                \
+        }                                                                                 \
+        CFFNN_TILE_ROW(a0, c00, c01);                                                     \
+        CFFNN_TILE_ROW(a1, c10, c11);                                                     \
+        CFFNN_TILE_ROW(a2, c20, c21);                                                     \
+        CFFNN_TILE_ROW(a3, c30, c31);                                                     \
+        if (height > 4) {                                                                 \
+            CFFNN_TILE_ROW(a4, c40, c41);                                                 \
+            CFFNN_TILE_ROW(a5, c50, c51);                                                 \
+        }                                                                                 \
+    } while (0)
+    if (active == NULL) {
+        for (ptrdiff_t p = 0; p < k; p++)
+            CFFNN_SG_TILE_STEP;
+    } else {
+        /* only the active p (k block p0's, in order): where all the tile's A(r, p) are 0
+         * the products add nothing (cffnn_small_gemm_sparse) */
+        for (ptrdiff_t q = 0; q < n_active; q++) {
+            const ptrdiff_t p = (ptrdiff_t)active[q] - p0;
+            CFFNN_SG_TILE_STEP;
         }
     }
+#undef CFFNN_SG_TILE_STEP
     CFFNN_SG_V result[6][2] = {{c00, c01}, {c10, c11}, {c20, c21}, {c30, c31}, {c40, c41},
                            {c50, c51}};
     if (bias != NULL) {
@@ -106,18 +121,26 @@ __attribute__((target("avx2,fma"), always_inline))
 static inline void CFFNN_SG(cffnn_small_gemm_panel)(
         ptrdiff_t m, ptrdiff_t k, const CFFNN_SG_T *a, ptrdiff_t a_rs, ptrdiff_t a_cs,
         const CFFNN_SG_T *b, ptrdiff_t ldb, CFFNN_SG_T *c, ptrdiff_t ldc, int full,
-        __m256i mask_lo, __m256i mask_hi, int from_c, const CFFNN_SG_T *bias, int relu) {
-    for (ptrdiff_t i = 0; i < m;) {
+        __m256i mask_lo, __m256i mask_hi, int from_c, const CFFNN_SG_T *bias, int relu,
+        const cffnn_active_p *active, ptrdiff_t block_index, ptrdiff_t p0) {
+    for (ptrdiff_t i = 0, tile = 0; i < m; tile++) {
         int height = cffnn_tile_height(m - i);
         int rows = m - i < height ? (int)(m - i) : height;
+        const uint16_t *tile_p = NULL;
+        ptrdiff_t n_active = 0;
+        if (active != NULL) {
+            const int32_t *start = active->start + tile * (active->blocks + 1) + block_index;
+            tile_p = active->p + tile * active->k + start[0];
+            n_active = start[1] - start[0];
+        }
         if (height == 6)
             CFFNN_SG(cffnn_small_gemm_tile)(6, rows, k, a + i * a_rs, a_rs, a_cs, b, ldb,
                                             c + i * ldc, ldc, full, mask_lo, mask_hi, from_c,
-                                            bias, relu);
+                                            bias, relu, tile_p, n_active, p0);
         else
             CFFNN_SG(cffnn_small_gemm_tile)(4, rows, k, a + i * a_rs, a_rs, a_cs, b, ldb,
                                             c + i * ldc, ldc, full, mask_lo, mask_hi, from_c,
-                                            bias, relu);
+                                            bias, relu, tile_p, n_active, p0);
         i += rows;
     }
 }
@@ -135,12 +158,14 @@ static inline void CFFNN_SG(cffnn_pack_panel)(ptrdiff_t block, const CFFNN_SG_T 
 
 /* cffnn_small_gemm's loops over column panels and k blocks; packed: NULL, or 16 KB of
  * scratch into which each full panel's k block is first copied; bias and relu: the
- * epilogue of the last k block (cffnn_small_gemm_tile). */
+ * epilogue of the last k block (cffnn_small_gemm_tile); active: NULL, or the p of each
+ * tile to take (cffnn_small_gemm_sparse). */
 __attribute__((target("avx2,fma"), always_inline))
 static inline void CFFNN_SG(cffnn_small_gemm_panels)(
         ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const CFFNN_SG_T *a, ptrdiff_t a_rs,
         ptrdiff_t a_cs, const CFFNN_SG_T *b, ptrdiff_t ldb, CFFNN_SG_T *c, ptrdiff_t ldc,
-        int accumulate, CFFNN_SG_T *packed, const CFFNN_SG_T *bias, int relu) {
+        int accumulate, CFFNN_SG_T *packed, const CFFNN_SG_T *bias, int relu,
+        const cffnn_active_p *active) {
     for (ptrdiff_t j = 0; j < n; j += CFFNN_SG_PANEL) {
         ptrdiff_t width = n - j < CFFNN_SG_PANEL ? n - j : CFFNN_SG_PANEL;
         /* lane l of the low (high) register is on when column j + l (j + LANES + l) < n */
@@ -157,15 +182,18 @@ static inline void CFFNN_SG(cffnn_small_gemm_panels)(
                 CFFNN_SG(cffnn_pack_panel)(block, b_block, ldb, packed);
                 CFFNN_SG(cffnn_small_gemm_panel)(m, block, a_block, a_rs, a_cs, packed,
                                                  CFFNN_SG_PANEL, c + j, ldc, 1, mask_lo,
-                                                 mask_hi, from_c, bias_j, relu_here);
+                                                 mask_hi, from_c, bias_j, relu_here,
+                                                 active, p0 / CFFNN_K_BLOCK, p0);
             } else if (width == CFFNN_SG_PANEL) {
                 CFFNN_SG(cffnn_small_gemm_panel)(m, block, a_block, a_rs, a_cs, b_block, ldb,
                                                  c + j, ldc, 1, mask_lo, mask_hi, from_c,
-                                                 bias_j, relu_here);
+                                                 bias_j, relu_here, active,
+                                                 p0 / CFFNN_K_BLOCK, p0);
             } else {
                 CFFNN_SG(cffnn_small_gemm_panel)(m, block, a_block, a_rs, a_cs, b_block, ldb,
                                                  c + j, ldc, 0, mask_lo, mask_hi, from_c,
-                                                 bias_j, relu_here);
+                                                 bias_j, relu_here, active,
+                                                 p0 / CFFNN_K_BLOCK, p0);
             }
             p0 += block;
         } while (p0 < k);
@@ -173,15 +201,132 @@ static inline void CFFNN_SG(cffnn_small_gemm_panels)(
 }
 
 /* The packed variant, with its scratch on its own stack frame (not in the frames of the
- * small products, which are most calls). */
+ * small products, which are most calls): without skipping, and with (active). */
 __attribute__((target("avx2,fma"), noinline))
-static void CFFNN_SG(cffnn_small_gemm_packed)(
+static void CFFNN_SG(cffnn_small_gemm_packed_dense)(
         ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const CFFNN_SG_T *a, ptrdiff_t a_rs,
         ptrdiff_t a_cs, const CFFNN_SG_T *b, ptrdiff_t ldb, CFFNN_SG_T *c, ptrdiff_t ldc,
         int accumulate, const CFFNN_SG_T *bias, int relu) {
     CFFNN_SG_T packed[CFFNN_K_BLOCK * CFFNN_SG_PANEL] __attribute__((aligned(32)));
     CFFNN_SG(cffnn_small_gemm_panels)(m, n, k, a, a_rs, a_cs, b, ldb, c, ldc, accumulate,
-                                      packed, bias, relu);
+                                      packed, bias, relu, NULL);
+}
+
+__attribute__((target("avx2,fma"), noinline))
+static void CFFNN_SG(cffnn_small_gemm_packed)(
+        ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const CFFNN_SG_T *a, ptrdiff_t a_rs,
+        ptrdiff_t a_cs, const CFFNN_SG_T *b, ptrdiff_t ldb, CFFNN_SG_T *c, ptrdiff_t ldc,
+        int accumulate, const CFFNN_SG_T *bias, int relu, const cffnn_active_p *active) {
+    CFFNN_SG_T packed[CFFNN_K_BLOCK * CFFNN_SG_PANEL] __attribute__((aligned(32)));
+    CFFNN_SG(cffnn_small_gemm_panels)(m, n, k, a, a_rs, a_cs, b, ldb, c, ldc, accumulate,
+                                      packed, bias, relu, active);
+}
+
+/* The product without skipping (active NULL where the tile loop is compiled, so that its
+ * plain loop is all there is) */
+__attribute__((target("avx2,fma"), always_inline))
+static inline void CFFNN_SG(cffnn_small_gemm_dense)(
+        ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const CFFNN_SG_T *a, ptrdiff_t a_rs,
+        ptrdiff_t a_cs, const CFFNN_SG_T *b, ptrdiff_t ldb, CFFNN_SG_T *c, ptrdiff_t ldc,
+        int accumulate, const CFFNN_SG_T *bias, int relu, int pack) {
+    if (pack)
+        CFFNN_SG(cffnn_small_gemm_packed_dense)(m, n, k, a, a_rs, a_cs, b, ldb, c, ldc,
+                                                accumulate, bias, relu);
+    else
+        CFFNN_SG(cffnn_small_gemm_panels)(m, n, k, a, a_rs, a_cs, b, ldb, c, ldc, accumulate,
+                                          NULL, bias, relu, NULL);
+}
+
+/* The lists of cffnn_small_gemm_sparse, for A's columns contiguous (a_rs = 1, the
+ * transpose of a row-major matrix): for each tile t (cffnn_tile_height's tiles of A's m
+ * rows), the p < k at which some row r of it has A(r, p) != 0 (or NaN), in order, from
+ * p_out[t * k]; block_start[t * (blocks + 1) + b] is where those of k block b
+ * (CFFNN_K_BLOCK values of p) start in that list, and the entry after the last block
+ * where it ends. Returns how many p are listed, or -1 as soon as the first tile shows
+ * too few zeros (more than CFFNN_SPARSE_MAX_ACTIVE of its p active): then the scan of a
+ * dense A costs a tile's worth. The tile's values at one p are side by side: one
+ * register's compare each. */
+__attribute__((target("avx2,fma")))
+static ptrdiff_t CFFNN_SG(cffnn_list_active_p)(
+        ptrdiff_t m, ptrdiff_t k, const CFFNN_SG_T *a, ptrdiff_t a_cs, ptrdiff_t blocks,
+        uint16_t *p_out, int32_t *block_start) {
+    const CFFNN_SG_V zero = CFFNN_SG_OP(setzero)();
+    ptrdiff_t total = 0;
+    for (ptrdiff_t i = 0, tile = 0; i < m; tile++) {
+        int height = cffnn_tile_height(m - i);
+        int rows = m - i < height ? (int)(m - i) : height;
+        const CFFNN_SG_T *a_tile = a + i;
+        uint16_t *listed = p_out + tile * k;
+        int32_t *start = block_start + tile * (blocks + 1);
+        ptrdiff_t count = 0;
+        if (rows <= CFFNN_SG_LANES) {
+            /* a plain load of a register where A's rows go on that far, else masked */
+            const int lanes_bits = (1 << rows) - 1;
+            const __m256i lanes = CFFNN_SG_LANES_BELOW(rows);
+            const int whole = i + CFFNN_SG_LANES <= m;
+            for (ptrdiff_t p = 0; p < k; p++) {
+                CFFNN_SG_V values = whole ? CFFNN_SG_OP(loadu)(a_tile + p * a_cs)
+                                          : CFFNN_SG_OP(maskload)(a_tile + p * a_cs, lanes);
+                listed[count] = (uint16_t)p;     /* kept when some value is not 0 */
+                count += (CFFNN_SG_OP(movemask)(CFFNN_SG_OP(cmp)(values, zero, _CMP_NEQ_UQ))
+                          & lanes_bits) != 0;
+            }
+        } else {             /* (doubles: 4 lanes, tiles of 6 rows) */
+            for (ptrdiff_t p = 0; p < k; p++) {
+                int any = 0;
+                for (int r = 0; r < rows; r++)
+                    any |= a_tile[r + p * a_cs] != 0;    /* (NaN != 0 is true) */
+                listed[count] = (uint16_t)p;
+                count += any;
+            }
+        }
+        if (tile == 0 && (double)count > CFFNN_SPARSE_MAX_ACTIVE * (double)k)
+            return -1;
+        for (ptrdiff_t block = 0, q = 0; block < blocks; block++) {
+            while (q < count && listed[q] < block * CFFNN_K_BLOCK)
+                q++;
+            start[block] = (int32_t)q;
+        }
+        start[blocks] = (int32_t)count;
+        total += count;
+        i += rows;
+    }
+    return total;
+}
+
+/* C = A B (+ C) for A's columns contiguous (a weight gradient Z^T delta), skipping, for
+ * each tile of rows of A, the p at which all its rows of A are 0: the samples of the
+ * minibatch in which the tile's inputs are all 0 add nothing to those rows of dW (a
+ * third of them, for Fashion-MNIST's pixels in tiles of 6). Where too few are 0 (more
+ * than CFFNN_SPARSE_MAX_ACTIVE of the tiles' p active), the plain loop runs. A skipped
+ * p would have added A(r, p) B[p, :] = +-0 to each element, which leaves a sum as it is
+ * (a sum of 0 starts at +0 and stays +0), so the results are those of the plain loop,
+ * bit for bit, unless B holds infinities or NaN, whose products with 0 the skipped p do
+ * not add (as rowkernel.h skips the rows of W of inputs that are 0; an epoch's check of
+ * the bias gradient, the column sums of delta, still sees them). */
+__attribute__((target("avx2,fma"), noinline))
+static void CFFNN_SG(cffnn_small_gemm_sparse)(
+        ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const CFFNN_SG_T *a, ptrdiff_t a_rs,
+        ptrdiff_t a_cs, const CFFNN_SG_T *b, ptrdiff_t ldb, CFFNN_SG_T *c, ptrdiff_t ldc,
+        int accumulate, const CFFNN_SG_T *bias, int relu, int pack) {
+    uint16_t active_p[CFFNN_SPARSE_MAX_LISTED];
+    int32_t block_start[CFFNN_SPARSE_MAX_STARTS];
+    ptrdiff_t tiles = cffnn_tile_count(m), blocks = (k + CFFNN_K_BLOCK - 1) / CFFNN_K_BLOCK;
+    ptrdiff_t count = CFFNN_SG(cffnn_list_active_p)(m, k, a, a_cs, blocks, active_p,
+                                                    block_start);
+    cffnn_active_p active = {active_p, block_start, k, blocks};
+    if (count < 0 || (double)count > CFFNN_SPARSE_MAX_ACTIVE * (double)tiles * (double)k) {
+        CFFNN_SG(cffnn_small_gemm_dense)(m, n, k, a, a_rs, a_cs, b, ldb, c, ldc, accumulate,
+                                         bias, relu, pack);
+        return;
+    }
+    __atomic_fetch_add(&cffnn_sparse_products, 1, __ATOMIC_RELAXED);
+    if (pack)
+        CFFNN_SG(cffnn_small_gemm_packed)(m, n, k, a, a_rs, a_cs, b, ldb, c, ldc, accumulate,
+                                          bias, relu, &active);
+    else
+        CFFNN_SG(cffnn_small_gemm_panels)(m, n, k, a, a_rs, a_cs, b, ldb, c, ldc, accumulate,
+                                          NULL, bias, relu, &active);
 }
 
 /* C = A B (accumulate = 0) or C += A B (accumulate = 1); see the top of this file.
@@ -196,13 +341,15 @@ static inline void CFFNN_SG(cffnn_small_gemm_epilogue)(
         ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const CFFNN_SG_T *a, ptrdiff_t a_rs,
         ptrdiff_t a_cs, const CFFNN_SG_T *b, ptrdiff_t ldb, CFFNN_SG_T *c, ptrdiff_t ldc,
         int accumulate, const CFFNN_SG_T *bias, int relu) {
-    if (m >= CFFNN_PACK_MIN_ROWS && n >= CFFNN_SG_PANEL
-            && ldb * (ptrdiff_t)sizeof(CFFNN_SG_T) >= CFFNN_PACK_MIN_ROW_BYTES)
-        CFFNN_SG(cffnn_small_gemm_packed)(m, n, k, a, a_rs, a_cs, b, ldb, c, ldc, accumulate,
-                                          bias, relu);
+    int pack = m >= CFFNN_PACK_MIN_ROWS && n >= CFFNN_SG_PANEL
+               && ldb * (ptrdiff_t)sizeof(CFFNN_SG_T) >= CFFNN_PACK_MIN_ROW_BYTES;
+    if (n >= CFFNN_SPARSE_MIN_COLUMNS && a_rs == 1 && cffnn_sparse_enabled
+            && cffnn_sparse_fits(m, k))
+        CFFNN_SG(cffnn_small_gemm_sparse)(m, n, k, a, a_rs, a_cs, b, ldb, c, ldc, accumulate,
+                                          bias, relu, pack);
     else
-        CFFNN_SG(cffnn_small_gemm_panels)(m, n, k, a, a_rs, a_cs, b, ldb, c, ldc, accumulate,
-                                          NULL, bias, relu);
+        CFFNN_SG(cffnn_small_gemm_dense)(m, n, k, a, a_rs, a_cs, b, ldb, c, ldc, accumulate,
+                                         bias, relu, pack);
 }
 
 __attribute__((target("avx2,fma")))
