@@ -119,3 +119,24 @@ def test_epochs_with_skipping_match_without_and_across_threads(dtype):
         results[skipping, n_threads] = net.params
     np.testing.assert_array_equal(results[True, 1], results[True, 2])
     np.testing.assert_array_equal(results[True, 1], results[False, 1])
+
+
+def test_python_threads_each_with_their_scratch_agree():
+    """Each thread lists and packs into a scratch buffer of its own (smallgemm.h's
+    cffnn_thread_scratch): gradients computed on 4 Python threads at once, some of them
+    threads that end and new ones that start, equal the serial result."""
+    from concurrent.futures import ThreadPoolExecutor
+    rng = np.random.default_rng(7)
+    net = cffnn.Network([784, 256, 10], dtype=np.float32, random_state=0)
+    batches = [(image_like(128, 784, rng, np.float32), rng.integers(0, 10, 128))
+               for _ in range(6)]
+    expected = [net.loss_and_gradient(X, labels, n_threads=1)[1] for X, labels in batches]
+    before = _kernels.sparse_products()
+    for _ in range(3):
+        with ThreadPoolExecutor(max_workers=4) as pool:
+            results = list(pool.map(lambda batch: net.loss_and_gradient(*batch,
+                                                                        n_threads=1)[1],
+                                    batches * 2))
+        for got, want in zip(results, expected * 2):
+            np.testing.assert_array_equal(got, want)
+    assert _kernels.sparse_products() - before >= 36

@@ -91,29 +91,66 @@ static inline int cffnn_gradient_gemm_pays(ptrdiff_t n, ptrdiff_t k) {
 #define CFFNN_PACK_MIN_ROWS 96     /* rows of C (16 tiles) */
 #define CFFNN_PACK_MIN_ROW_BYTES 512   /* B's row stride: 128 floats, 64 doubles */
 
-/* Zeros in a weight gradient's A = Z^T (cffnn_small_gemm_sparse): skipped in products
+/* Zeros of a weight gradient's A = Z^T (cffnn_small_gemm_sparse): skipped in products
  * of at least CFFNN_SPARSE_MIN_COLUMNS columns (fewer: the scan for them costs more than
- * it saves), with each tile's list of the p to take on the stack (at most
- * CFFNN_SPARSE_MAX_LISTED of them, 16 KB, and CFFNN_SPARSE_MAX_STARTS places where a k
- * block starts), when at most CFFNN_SPARSE_MAX_ACTIVE of the tiles' p are active.
- * Measured, one thread, a Fashion-MNIST minibatch's dW of 784 x 256 from 128 rows (68%
- * of p active) in tasks of 160 rows: 1.06-1.26x the plain loop (medians of paired runs);
- * a whole loss_and_gradient of that minibatch 1.02-1.05x, and 1.15x where 69% of the
- * pixels are 0 (benchmarks/sparse_gemm.py).
- * A listed p costs 12-17% more than one of the plain loop (all p listed: 0.76-0.88x),
- * hence the bound of 0.85; and a forward product's tiles of 6 samples, whose pixels are
- * all 0 at only 16.5% of p, ran 0.90-0.96x: forward products take the plain loop. */
+ * it saves), when at most CFFNN_SPARSE_MAX_ACTIVE of the tiles' p are active, with the
+ * tiles' lists and packed values in a scratch buffer of the thread (cffnn_thread_scratch)
+ * of at most CFFNN_SPARSE_MAX_SCRATCH bytes. Measured (medians of paired runs, one
+ * thread, skipping on / off): dW of 784 x 256 from a Fashion-MNIST minibatch of 128 rows
+ * (68% of its p active), in tasks of 160 rows, 1.17-1.23x; with every p listed (an A
+ * without zeros) 0.94x, hence the bound and the first tile's verdict. Reading the tiles'
+ * A values where they lie instead of packed cost 12-17% more a listed p. Forward
+ * products of Fashion-MNIST images lost (0.91-0.93x, B packed too): their tiles of 6
+ * images have all pixels 0 at only 16.5% of p, so they take the plain loop. */
 #define CFFNN_SPARSE_MIN_COLUMNS 64
-#define CFFNN_SPARSE_MAX_LISTED 8192
-#define CFFNN_SPARSE_MAX_STARTS 512
-#define CFFNN_SPARSE_MAX_ACTIVE 0.85
+#define CFFNN_SPARSE_MAX_SCRATCH (1 << 20)
+#define CFFNN_SPARSE_MAX_ACTIVE 0.92
 
 /* The lists of active p of cffnn_small_gemm_sparse (cffnn_list_active_p makes them) */
 typedef struct {
     const uint16_t *p;          /* tile t's active p, ascending, from p[t * k] */
     const int32_t *start;       /* where k block b's start: start[t * (blocks + 1) + b] */
+    const void *a_packed;       /* A at tile t's q-th active p, row r: [(t * k + q) * 6 + r] */
     ptrdiff_t k, blocks;
 } cffnn_active_p;
+
+/* A scratch buffer of the calling thread, at least `bytes` long (NULL if that cannot be
+ * had), kept for the thread's next calls and freed when it ends: the first sparse product
+ * of a thread allocates it, a larger one grows it, and no minibatch allocates. Where
+ * there are no POSIX threads, products do not skip zeros (cffnn_have_thread_scratch). */
+#if defined(__unix__) || defined(__APPLE__)
+#include <pthread.h>
+static const int cffnn_have_thread_scratch = 1;
+static pthread_key_t cffnn_scratch_key;
+static pthread_once_t cffnn_scratch_once = PTHREAD_ONCE_INIT;
+static int cffnn_scratch_key_made = 0;
+
+static void cffnn_make_scratch_key(void) {
+    cffnn_scratch_key_made = pthread_key_create(&cffnn_scratch_key, free) == 0;
+}
+
+static void *cffnn_thread_scratch(size_t bytes) {
+    enum { HEADER = 64 };        /* the size held, and the data 64-byte aligned after it */
+    pthread_once(&cffnn_scratch_once, cffnn_make_scratch_key);
+    if (!cffnn_scratch_key_made)
+        return NULL;
+    size_t *held = (size_t *)pthread_getspecific(cffnn_scratch_key);
+    if (held == NULL || held[0] < bytes) {
+        size_t *grown = (size_t *)aligned_alloc(64, (HEADER + bytes + 63) / 64 * 64);
+        if (grown == NULL || pthread_setspecific(cffnn_scratch_key, grown) != 0) {
+            free(grown);
+            return NULL;     /* (the smaller buffer stays the thread's) */
+        }
+        free(held);
+        grown[0] = bytes;
+        held = grown;
+    }
+    return (char *)held + HEADER;
+}
+#else
+static const int cffnn_have_thread_scratch = 0;
+static inline void *cffnn_thread_scratch(size_t bytes) { (void)bytes; return NULL; }
+#endif
 
 /* 1 (the default): weight gradients skip the zeros of A where that pays; 0: never (set
  * through cffnn._kernels.set_sparse_gemm, for benchmarks/sparse_gemm.py, which measures
@@ -138,10 +175,11 @@ static inline int cffnn_small_gemm_available(void) {
     return cffnn_small_gemm_enabled && cffnn_has_avx2_fma();
 }
 
-/* One row of a tile at one p: C[r, :] += A[r, p] B[p, :], as two registers of columns */
+/* One row of a tile at one p: C[r, :] += A[r, p] B[p, :], as two registers of columns;
+ * A(r, p) at a_row + a_at * a_cs (a_at: p, or p's place in a tile's packed values) */
 #define CFFNN_TILE_ROW(a_row, c_lo, c_hi)                                                 \
     do {                                                                                  \
-        const CFFNN_SG_V x = CFFNN_SG_BROADCAST((a_row) + p * a_cs);                      \
+        const CFFNN_SG_V x = CFFNN_SG_BROADCAST((a_row) + a_at * a_cs);                   \
         c_lo = CFFNN_SG_OP(fmadd)(x, b_lo, c_lo);                                         \
         c_hi = CFFNN_SG_OP(fmadd)(x, b_hi, c_hi);                                         \
     } while (0)
@@ -162,12 +200,20 @@ static inline ptrdiff_t cffnn_tile_count(ptrdiff_t m) {
     return tiles;
 }
 
-/* Whether cffnn_small_gemm_sparse's lists of an m x k product fit on its stack */
-static inline int cffnn_sparse_fits(ptrdiff_t m, ptrdiff_t k) {
-    ptrdiff_t tiles = cffnn_tile_count(m);
-    ptrdiff_t blocks = (k + CFFNN_K_BLOCK - 1) / CFFNN_K_BLOCK;
-    return k <= 65535 && tiles * k <= CFFNN_SPARSE_MAX_LISTED
-           && tiles * (blocks + 1) <= CFFNN_SPARSE_MAX_STARTS;
+/* Bytes of cffnn_small_gemm_sparse's scratch for an m x k A of elements of `size`
+ * bytes: its packed values (6 a listed p, 8 more), where each tile's k blocks start, and
+ * the lists of p (cffnn_list_active_p) */
+static inline size_t cffnn_sparse_scratch_bytes(ptrdiff_t m, ptrdiff_t k, size_t size) {
+    ptrdiff_t tiles = cffnn_tile_count(m), blocks = (k + CFFNN_K_BLOCK - 1) / CFFNN_K_BLOCK;
+    return (size_t)(tiles * k * 6 + 8) * size + (size_t)(tiles * (blocks + 1)) * 4
+           + (size_t)(tiles * k) * 2;
+}
+
+/* Whether an m x k A may go through cffnn_small_gemm_sparse: its scratch within bounds,
+ * and its p within a uint16_t */
+static inline int cffnn_sparse_fits(ptrdiff_t m, ptrdiff_t k, size_t size) {
+    return cffnn_have_thread_scratch && k <= 65535
+           && cffnn_sparse_scratch_bytes(m, k, size) <= CFFNN_SPARSE_MAX_SCRATCH;
 }
 
 /* The kernel, for float (8 lanes a register, panels of 16 columns) and double (4 lanes,

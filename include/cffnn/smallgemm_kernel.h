@@ -23,13 +23,20 @@
  * (NULL: none, else this tile's columns of it) is added to each row before the store,
  * and with relu the result then becomes max(C, 0) (0 for NaN, +0 for -0: as
  * bias_activation's "z if z > 0 else 0"). active: NULL (every p), or the n_active p of
- * the sum to take, as offsets from this k block's first, p0 (cffnn_small_gemm_sparse). */
+ * the sum to take, counted from p0, the first of this k block, with the tile's values of
+ * A at them in a_packed (cffnn_small_gemm_sparse). */
 __attribute__((target("avx2,fma"), always_inline))
 static inline void CFFNN_SG(cffnn_small_gemm_tile)(
         int height, int rows, ptrdiff_t k, const CFFNN_SG_T *a, ptrdiff_t a_rs,
         ptrdiff_t a_cs, const CFFNN_SG_T *b, ptrdiff_t ldb, CFFNN_SG_T *c, ptrdiff_t ldc,
         int full, __m256i mask_lo, __m256i mask_hi, int from_c, const CFFNN_SG_T *bias,
-        int relu, const uint16_t *active, ptrdiff_t n_active, ptrdiff_t p0) {
+        int relu, const uint16_t *active, const CFFNN_SG_T *a_packed, ptrdiff_t n_active,
+        ptrdiff_t p0) {
+    if (active != NULL) {   /* A's values at the active p, 6 apart (cffnn_list_active_p) */
+        a = a_packed;
+        a_rs = 1;
+        a_cs = 6;
+    }
     const CFFNN_SG_T *a0 = a, *a1 = a + (rows > 1 ? a_rs : 0);
     const CFFNN_SG_T *a2 = a + (rows > 2 ? 2 * a_rs : 0), *a3 = a + (rows > 3 ? 3 * a_rs : 0);
     const CFFNN_SG_T *a4 = a + (rows > 4 ? 4 * a_rs : 0), *a5 = a + (rows > 5 ? 5 * a_rs : 0);
@@ -76,13 +83,15 @@ static inline void CFFNN_SG(cffnn_small_gemm_tile)(
         }                                                                                 \
     } while (0)
     if (active == NULL) {
-        for (ptrdiff_t p = 0; p < k; p++)
+        for (ptrdiff_t p = 0; p < k; p++) {
+            const ptrdiff_t a_at = p;
             CFFNN_SG_TILE_STEP;
+        }
     } else {
         /* only the active p (k block p0's, in order): where all the tile's A(r, p) are 0
-         * the products add nothing (cffnn_small_gemm_sparse) */
+         * the products add nothing (cffnn_small_gemm_sparse); their A values packed */
         for (ptrdiff_t q = 0; q < n_active; q++) {
-            const ptrdiff_t p = (ptrdiff_t)active[q] - p0;
+            const ptrdiff_t p = (ptrdiff_t)active[q] - p0, a_at = q;
             CFFNN_SG_TILE_STEP;
         }
     }
@@ -127,20 +136,22 @@ static inline void CFFNN_SG(cffnn_small_gemm_panel)(
         int height = cffnn_tile_height(m - i);
         int rows = m - i < height ? (int)(m - i) : height;
         const uint16_t *tile_p = NULL;
+        const CFFNN_SG_T *tile_a = NULL;
         ptrdiff_t n_active = 0;
         if (active != NULL) {
             const int32_t *start = active->start + tile * (active->blocks + 1) + block_index;
             tile_p = active->p + tile * active->k + start[0];
+            tile_a = (const CFFNN_SG_T *)active->a_packed + (tile * active->k + start[0]) * 6;
             n_active = start[1] - start[0];
         }
         if (height == 6)
             CFFNN_SG(cffnn_small_gemm_tile)(6, rows, k, a + i * a_rs, a_rs, a_cs, b, ldb,
                                             c + i * ldc, ldc, full, mask_lo, mask_hi, from_c,
-                                            bias, relu, tile_p, n_active, p0);
+                                            bias, relu, tile_p, tile_a, n_active, p0);
         else
             CFFNN_SG(cffnn_small_gemm_tile)(4, rows, k, a + i * a_rs, a_rs, a_cs, b, ldb,
                                             c + i * ldc, ldc, full, mask_lo, mask_hi, from_c,
-                                            bias, relu, tile_p, n_active, p0);
+                                            bias, relu, tile_p, tile_a, n_active, p0);
         i += rows;
     }
 }
@@ -237,19 +248,21 @@ static inline void CFFNN_SG(cffnn_small_gemm_dense)(
                                           NULL, bias, relu, NULL);
 }
 
-/* The lists of cffnn_small_gemm_sparse, for A's columns contiguous (a_rs = 1, the
- * transpose of a row-major matrix): for each tile t (cffnn_tile_height's tiles of A's m
- * rows), the p < k at which some row r of it has A(r, p) != 0 (or NaN), in order, from
- * p_out[t * k]; block_start[t * (blocks + 1) + b] is where those of k block b
- * (CFFNN_K_BLOCK values of p) start in that list, and the entry after the last block
- * where it ends. Returns how many p are listed, or -1 as soon as the first tile shows
- * too few zeros (more than CFFNN_SPARSE_MAX_ACTIVE of its p active): then the scan of a
- * dense A costs a tile's worth. The tile's values at one p are side by side: one
- * register's compare each. */
+/* The lists of cffnn_small_gemm_sparse, for A's columns contiguous (a_rs = 1): for each
+ * tile t (cffnn_tile_height's tiles of A's m rows), the p < k at which some row r of it
+ * has A(r, p) != 0 (or NaN), in order, from p_out[t * k], and A's values there,
+ * a_out[(t * k + q) * 6 + r] for the q-th listed p (0 for rows past the tile's), so that
+ * the tile loop reads them one after the other; block_start[t * (blocks + 1) + b] is
+ * where the p of k block b (CFFNN_K_BLOCK values of p) start in that list, and the entry
+ * after the last block where it ends. Returns how many p are listed, or -1 as soon as
+ * the first tile shows too few zeros (more than CFFNN_SPARSE_MAX_ACTIVE of its p
+ * active): then the scan of a dense A costs a tile's worth. a_out has room for 8 values
+ * more (whole registers are stored). The tile's values at one p are side by side: one
+ * register's load and compare each. */
 __attribute__((target("avx2,fma")))
 static ptrdiff_t CFFNN_SG(cffnn_list_active_p)(
         ptrdiff_t m, ptrdiff_t k, const CFFNN_SG_T *a, ptrdiff_t a_cs, ptrdiff_t blocks,
-        uint16_t *p_out, int32_t *block_start) {
+        uint16_t *p_out, CFFNN_SG_T *a_out, int32_t *block_start) {
     const CFFNN_SG_V zero = CFFNN_SG_OP(setzero)();
     ptrdiff_t total = 0;
     for (ptrdiff_t i = 0, tile = 0; i < m; tile++) {
@@ -257,28 +270,33 @@ static ptrdiff_t CFFNN_SG(cffnn_list_active_p)(
         int rows = m - i < height ? (int)(m - i) : height;
         const CFFNN_SG_T *a_tile = a + i;
         uint16_t *listed = p_out + tile * k;
+        CFFNN_SG_T *packed = a_out + tile * k * 6;
         int32_t *start = block_start + tile * (blocks + 1);
-        ptrdiff_t count = 0;
+        ptrdiff_t count = 0, p = 0;
         if (rows <= CFFNN_SG_LANES) {
-            /* a plain load of a register where A's rows go on that far, else masked */
-            const int lanes_bits = (1 << rows) - 1;
+            /* a plain load of a register where A's rows go on that far, else masked;
+             * stored whole (the next p's values overwrite what is past this one's) */
             const __m256i lanes = CFFNN_SG_LANES_BELOW(rows);
             const int whole = i + CFFNN_SG_LANES <= m;
-            for (ptrdiff_t p = 0; p < k; p++) {
+            for (; p < k; p++) {
                 CFFNN_SG_V values = whole ? CFFNN_SG_OP(loadu)(a_tile + p * a_cs)
                                           : CFFNN_SG_OP(maskload)(a_tile + p * a_cs, lanes);
+                values = CFFNN_SG_OP(and)(values, CFFNN_SG_OP(castsi256)(lanes));
+                CFFNN_SG_OP(storeu)(packed + count * 6, values);
                 listed[count] = (uint16_t)p;     /* kept when some value is not 0 */
-                count += (CFFNN_SG_OP(movemask)(CFFNN_SG_OP(cmp)(values, zero, _CMP_NEQ_UQ))
-                          & lanes_bits) != 0;
+                count += CFFNN_SG_OP(movemask)(CFFNN_SG_OP(cmp)(values, zero, _CMP_NEQ_UQ))
+                         != 0;
             }
-        } else {             /* (doubles: 4 lanes, tiles of 6 rows) */
-            for (ptrdiff_t p = 0; p < k; p++) {
-                int any = 0;
-                for (int r = 0; r < rows; r++)
-                    any |= a_tile[r + p * a_cs] != 0;    /* (NaN != 0 is true) */
-                listed[count] = (uint16_t)p;
-                count += any;
+        }
+        for (; p < k; p++) {   /* (doubles: 4 lanes, tiles of 6 rows; NaN != 0 is true) */
+            int any = 0;
+            for (int r = 0; r < 6; r++) {
+                const CFFNN_SG_T value = r < rows ? a_tile[r + p * a_cs] : 0;
+                packed[count * 6 + r] = value;
+                any |= value != 0;
             }
+            listed[count] = (uint16_t)p;
+            count += any;
         }
         if (tile == 0 && (double)count > CFFNN_SPARSE_MAX_ACTIVE * (double)k)
             return -1;
@@ -309,12 +327,15 @@ static void CFFNN_SG(cffnn_small_gemm_sparse)(
         ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const CFFNN_SG_T *a, ptrdiff_t a_rs,
         ptrdiff_t a_cs, const CFFNN_SG_T *b, ptrdiff_t ldb, CFFNN_SG_T *c, ptrdiff_t ldc,
         int accumulate, const CFFNN_SG_T *bias, int relu, int pack) {
-    uint16_t active_p[CFFNN_SPARSE_MAX_LISTED];
-    int32_t block_start[CFFNN_SPARSE_MAX_STARTS];
     ptrdiff_t tiles = cffnn_tile_count(m), blocks = (k + CFFNN_K_BLOCK - 1) / CFFNN_K_BLOCK;
-    ptrdiff_t count = CFFNN_SG(cffnn_list_active_p)(m, k, a, a_cs, blocks, active_p,
-                                                    block_start);
-    cffnn_active_p active = {active_p, block_start, k, blocks};
+    /* this thread's scratch: packed A, then where the blocks start, then the lists */
+    CFFNN_SG_T *a_packed = (CFFNN_SG_T *)cffnn_thread_scratch(
+        cffnn_sparse_scratch_bytes(m, k, sizeof(CFFNN_SG_T)));
+    int32_t *block_start = (int32_t *)(a_packed + tiles * k * 6 + 8);
+    uint16_t *active_p = (uint16_t *)(block_start + tiles * (blocks + 1));
+    ptrdiff_t count = a_packed == NULL ? -1 : CFFNN_SG(cffnn_list_active_p)(
+        m, k, a, a_cs, blocks, active_p, a_packed, block_start);
+    cffnn_active_p active = {active_p, block_start, a_packed, k, blocks};
     if (count < 0 || (double)count > CFFNN_SPARSE_MAX_ACTIVE * (double)tiles * (double)k) {
         CFFNN_SG(cffnn_small_gemm_dense)(m, n, k, a, a_rs, a_cs, b, ldb, c, ldc, accumulate,
                                          bias, relu, pack);
@@ -344,7 +365,7 @@ static inline void CFFNN_SG(cffnn_small_gemm_epilogue)(
     int pack = m >= CFFNN_PACK_MIN_ROWS && n >= CFFNN_SG_PANEL
                && ldb * (ptrdiff_t)sizeof(CFFNN_SG_T) >= CFFNN_PACK_MIN_ROW_BYTES;
     if (n >= CFFNN_SPARSE_MIN_COLUMNS && a_rs == 1 && cffnn_sparse_enabled
-            && cffnn_sparse_fits(m, k))
+            && cffnn_sparse_fits(m, k, sizeof(CFFNN_SG_T)))
         CFFNN_SG(cffnn_small_gemm_sparse)(m, n, k, a, a_rs, a_cs, b, ldb, c, ldc, accumulate,
                                           bias, relu, pack);
     else
