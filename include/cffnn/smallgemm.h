@@ -98,13 +98,15 @@ static inline int cffnn_gradient_gemm_pays(ptrdiff_t n, ptrdiff_t k) {
  * of at most CFFNN_SPARSE_MAX_SCRATCH bytes. Measured (medians of paired runs, one
  * thread, skipping on / off): dW of 784 x 256 from a Fashion-MNIST minibatch of 128 rows
  * (68% of its p active), in tasks of 160 rows, 1.17-1.23x; with every p listed (an A
- * without zeros) 0.94x, hence the bound and the first tile's verdict. Reading the tiles'
- * A values where they lie instead of packed cost 12-17% more a listed p. Forward
- * products of Fashion-MNIST images lost (0.91-0.93x, B packed too): their tiles of 6
- * images have all pixels 0 at only 16.5% of p, so they take the plain loop. */
+ * without zeros) 0.94x, hence the bound; the scan stops at a first tile with next to no
+ * zeros (CFFNN_SPARSE_FIRST_MAX_ACTIVE: a task that starts mid-image may have one with
+ * few). Reading the tiles' A values where they lie instead of packed cost 12-17% more a
+ * listed p. Forward products of Fashion-MNIST images lost (0.91-0.93x, B packed too):
+ * their tiles of 6 images have all pixels 0 at only 16.5% of p: the plain loop. */
 #define CFFNN_SPARSE_MIN_COLUMNS 64
 #define CFFNN_SPARSE_MAX_SCRATCH (1 << 20)
 #define CFFNN_SPARSE_MAX_ACTIVE 0.92
+#define CFFNN_SPARSE_FIRST_MAX_ACTIVE 0.98
 
 /* The lists of active p of cffnn_small_gemm_sparse (cffnn_list_active_p makes them) */
 typedef struct {

@@ -255,7 +255,7 @@ static inline void CFFNN_SG(cffnn_small_gemm_dense)(
  * the tile loop reads them one after the other; block_start[t * (blocks + 1) + b] is
  * where the p of k block b (CFFNN_K_BLOCK values of p) start in that list, and the entry
  * after the last block where it ends. Returns how many p are listed, or -1 as soon as
- * the first tile shows too few zeros (more than CFFNN_SPARSE_MAX_ACTIVE of its p
+ * the first tile shows next to no zeros (more than CFFNN_SPARSE_FIRST_MAX_ACTIVE of its p
  * active): then the scan of a dense A costs a tile's worth. a_out has room for 8 values
  * more (whole registers are stored). The tile's values at one p are side by side: one
  * register's load and compare each. */
@@ -298,7 +298,7 @@ static ptrdiff_t CFFNN_SG(cffnn_list_active_p)(
             listed[count] = (uint16_t)p;
             count += any;
         }
-        if (tile == 0 && (double)count > CFFNN_SPARSE_MAX_ACTIVE * (double)k)
+        if (tile == 0 && (double)count > CFFNN_SPARSE_FIRST_MAX_ACTIVE * (double)k)
             return -1;
         for (ptrdiff_t block = 0, q = 0; block < blocks; block++) {
             while (q < count && listed[q] < block * CFFNN_K_BLOCK)
