@@ -110,10 +110,10 @@ static inline int cffnn_gradient_gemm_pays(ptrdiff_t n, ptrdiff_t k) {
 
 /* The lists of active p of cffnn_small_gemm_sparse (cffnn_list_active_p makes them) */
 typedef struct {
-    const uint16_t *p;          /* tile t's active p, ascending, from p[t * k] */
-    const int32_t *start;       /* where k block b's start: start[t * (blocks + 1) + b] */
+    const uint16_t *p;          /* tile t's active p, ascending, from p[t * k] ... */
+    const int32_t *count;       /* ... count[t] of them */
     const void *a_packed;       /* A at tile t's q-th active p, row r: [(t * k + q) * 6 + r] */
-    ptrdiff_t k, blocks;
+    ptrdiff_t k;
 } cffnn_active_p;
 
 /* A scratch buffer of the calling thread, at least `bytes` long (NULL if that cannot be
@@ -203,18 +203,18 @@ static inline ptrdiff_t cffnn_tile_count(ptrdiff_t m) {
 }
 
 /* Bytes of cffnn_small_gemm_sparse's scratch for an m x k A of elements of `size`
- * bytes: its packed values (6 a listed p, 8 more), where each tile's k blocks start, and
- * the lists of p (cffnn_list_active_p) */
+ * bytes: its packed values (6 a listed p, 8 more), each tile's count, and the lists of p
+ * (cffnn_list_active_p) */
 static inline size_t cffnn_sparse_scratch_bytes(ptrdiff_t m, ptrdiff_t k, size_t size) {
-    ptrdiff_t tiles = cffnn_tile_count(m), blocks = (k + CFFNN_K_BLOCK - 1) / CFFNN_K_BLOCK;
-    return (size_t)(tiles * k * 6 + 8) * size + (size_t)(tiles * (blocks + 1)) * 4
-           + (size_t)(tiles * k) * 2;
+    ptrdiff_t tiles = cffnn_tile_count(m);
+    return (size_t)(tiles * k * 6 + 8) * size + (size_t)tiles * 4 + (size_t)(tiles * k) * 2;
 }
 
-/* Whether an m x k A may go through cffnn_small_gemm_sparse: its scratch within bounds,
- * and its p within a uint16_t */
+/* Whether an m x k A may go through cffnn_small_gemm_sparse: k one block (a weight
+ * gradient's minibatch: at most CFFNN_GRADIENT_GEMM_MAX_K rows), its scratch within
+ * bounds */
 static inline int cffnn_sparse_fits(ptrdiff_t m, ptrdiff_t k, size_t size) {
-    return cffnn_have_thread_scratch && k <= 65535
+    return cffnn_have_thread_scratch && k <= CFFNN_K_BLOCK
            && cffnn_sparse_scratch_bytes(m, k, size) <= CFFNN_SPARSE_MAX_SCRATCH;
 }
 

@@ -23,15 +23,14 @@
  * (NULL: none, else this tile's columns of it) is added to each row before the store,
  * and with relu the result then becomes max(C, 0) (0 for NaN, +0 for -0: as
  * bias_activation's "z if z > 0 else 0"). active: NULL (every p), or the n_active p of
- * the sum to take, counted from p0, the first of this k block, with the tile's values of
- * A at them in a_packed (cffnn_small_gemm_sparse). */
+ * the sum to take (k is then one block), with the tile's values of A at them in a_packed
+ * (cffnn_small_gemm_sparse). */
 __attribute__((target("avx2,fma"), always_inline))
 static inline void CFFNN_SG(cffnn_small_gemm_tile)(
         int height, int rows, ptrdiff_t k, const CFFNN_SG_T *a, ptrdiff_t a_rs,
         ptrdiff_t a_cs, const CFFNN_SG_T *b, ptrdiff_t ldb, CFFNN_SG_T *c, ptrdiff_t ldc,
         int full, __m256i mask_lo, __m256i mask_hi, int from_c, const CFFNN_SG_T *bias,
-        int relu, const uint16_t *active, const CFFNN_SG_T *a_packed, ptrdiff_t n_active,
-        ptrdiff_t p0) {
+        int relu, const uint16_t *active, const CFFNN_SG_T *a_packed, ptrdiff_t n_active) {
     if (active != NULL) {   /* A's values at the active p, 6 apart (cffnn_list_active_p) */
         a = a_packed;
         a_rs = 1;
@@ -88,10 +87,10 @@ static inline void CFFNN_SG(cffnn_small_gemm_tile)(
             CFFNN_SG_TILE_STEP;
         }
     } else {
-        /* only the active p (k block p0's, in order): where all the tile's A(r, p) are 0
-         * the products add nothing (cffnn_small_gemm_sparse); their A values packed */
+        /* only the active p, in order: where all the tile's A(r, p) are 0 the products
+         * add nothing (cffnn_small_gemm_sparse); their A values packed */
         for (ptrdiff_t q = 0; q < n_active; q++) {
-            const ptrdiff_t p = (ptrdiff_t)active[q] - p0, a_at = q;
+            const ptrdiff_t p = active[q], a_at = q;
             CFFNN_SG_TILE_STEP;
         }
     }
@@ -131,7 +130,7 @@ static inline void CFFNN_SG(cffnn_small_gemm_panel)(
         ptrdiff_t m, ptrdiff_t k, const CFFNN_SG_T *a, ptrdiff_t a_rs, ptrdiff_t a_cs,
         const CFFNN_SG_T *b, ptrdiff_t ldb, CFFNN_SG_T *c, ptrdiff_t ldc, int full,
         __m256i mask_lo, __m256i mask_hi, int from_c, const CFFNN_SG_T *bias, int relu,
-        const cffnn_active_p *active, ptrdiff_t block_index, ptrdiff_t p0) {
+        const cffnn_active_p *active) {
     for (ptrdiff_t i = 0, tile = 0; i < m; tile++) {
         int height = cffnn_tile_height(m - i);
         int rows = m - i < height ? (int)(m - i) : height;
@@ -139,19 +138,18 @@ static inline void CFFNN_SG(cffnn_small_gemm_panel)(
         const CFFNN_SG_T *tile_a = NULL;
         ptrdiff_t n_active = 0;
         if (active != NULL) {
-            const int32_t *start = active->start + tile * (active->blocks + 1) + block_index;
-            tile_p = active->p + tile * active->k + start[0];
-            tile_a = (const CFFNN_SG_T *)active->a_packed + (tile * active->k + start[0]) * 6;
-            n_active = start[1] - start[0];
+            tile_p = active->p + tile * active->k;
+            tile_a = (const CFFNN_SG_T *)active->a_packed + tile * active->k * 6;
+            n_active = active->count[tile];
         }
         if (height == 6)
             CFFNN_SG(cffnn_small_gemm_tile)(6, rows, k, a + i * a_rs, a_rs, a_cs, b, ldb,
                                             c + i * ldc, ldc, full, mask_lo, mask_hi, from_c,
-                                            bias, relu, tile_p, tile_a, n_active, p0);
+                                            bias, relu, tile_p, tile_a, n_active);
         else
             CFFNN_SG(cffnn_small_gemm_tile)(4, rows, k, a + i * a_rs, a_rs, a_cs, b, ldb,
                                             c + i * ldc, ldc, full, mask_lo, mask_hi, from_c,
-                                            bias, relu, tile_p, tile_a, n_active, p0);
+                                            bias, relu, tile_p, tile_a, n_active);
         i += rows;
     }
 }
@@ -194,17 +192,15 @@ static inline void CFFNN_SG(cffnn_small_gemm_panels)(
                 CFFNN_SG(cffnn_small_gemm_panel)(m, block, a_block, a_rs, a_cs, packed,
                                                  CFFNN_SG_PANEL, c + j, ldc, 1, mask_lo,
                                                  mask_hi, from_c, bias_j, relu_here,
-                                                 active, p0 / CFFNN_K_BLOCK, p0);
+                                                 active);
             } else if (width == CFFNN_SG_PANEL) {
                 CFFNN_SG(cffnn_small_gemm_panel)(m, block, a_block, a_rs, a_cs, b_block, ldb,
                                                  c + j, ldc, 1, mask_lo, mask_hi, from_c,
-                                                 bias_j, relu_here, active,
-                                                 p0 / CFFNN_K_BLOCK, p0);
+                                                 bias_j, relu_here, active);
             } else {
                 CFFNN_SG(cffnn_small_gemm_panel)(m, block, a_block, a_rs, a_cs, b_block, ldb,
                                                  c + j, ldc, 0, mask_lo, mask_hi, from_c,
-                                                 bias_j, relu_here, active,
-                                                 p0 / CFFNN_K_BLOCK, p0);
+                                                 bias_j, relu_here, active);
             }
             p0 += block;
         } while (p0 < k);
@@ -248,21 +244,20 @@ static inline void CFFNN_SG(cffnn_small_gemm_dense)(
                                           NULL, bias, relu, NULL);
 }
 
-/* The lists of cffnn_small_gemm_sparse, for A's columns contiguous (a_rs = 1): for each
- * tile t (cffnn_tile_height's tiles of A's m rows), the p < k at which some row r of it
- * has A(r, p) != 0 (or NaN), in order, from p_out[t * k], and A's values there,
- * a_out[(t * k + q) * 6 + r] for the q-th listed p (0 for rows past the tile's), so that
- * the tile loop reads them one after the other; block_start[t * (blocks + 1) + b] is
- * where the p of k block b (CFFNN_K_BLOCK values of p) start in that list, and the entry
- * after the last block where it ends. Returns how many p are listed, or -1 as soon as
- * the first tile shows next to no zeros (more than CFFNN_SPARSE_FIRST_MAX_ACTIVE of its p
- * active): then the scan of a dense A costs a tile's worth. a_out has room for 8 values
- * more (whole registers are stored). The tile's values at one p are side by side: one
- * register's load and compare each. */
+/* The lists of cffnn_small_gemm_sparse, for A's columns contiguous (a_rs = 1) and k of
+ * at most one block: for each tile t (cffnn_tile_height's tiles of A's m rows), the p < k
+ * at which some row r of it has A(r, p) != 0 (or NaN), in order, from p_out[t * k]
+ * (count[t] of them), and A's values there, a_out[(t * k + q) * 6 + r] for the q-th
+ * listed p (0 for rows past the tile's), so that the tile loop reads them one after the
+ * other. Returns how many p are listed in all, or -1 as soon as the first tile shows
+ * next to no zeros (more than CFFNN_SPARSE_FIRST_MAX_ACTIVE of its p active): then the
+ * scan of a dense A costs a tile's worth. a_out has room for 8 values more (whole
+ * registers are stored). The tile's values at one p are side by side: one register's
+ * load and compare each. */
 __attribute__((target("avx2,fma")))
 static ptrdiff_t CFFNN_SG(cffnn_list_active_p)(
-        ptrdiff_t m, ptrdiff_t k, const CFFNN_SG_T *a, ptrdiff_t a_cs, ptrdiff_t blocks,
-        uint16_t *p_out, CFFNN_SG_T *a_out, int32_t *block_start) {
+        ptrdiff_t m, ptrdiff_t k, const CFFNN_SG_T *a, ptrdiff_t a_cs, uint16_t *p_out,
+        CFFNN_SG_T *a_out, int32_t *count_out) {
     const CFFNN_SG_V zero = CFFNN_SG_OP(setzero)();
     ptrdiff_t total = 0;
     for (ptrdiff_t i = 0, tile = 0; i < m; tile++) {
@@ -271,7 +266,6 @@ static ptrdiff_t CFFNN_SG(cffnn_list_active_p)(
         const CFFNN_SG_T *a_tile = a + i;
         uint16_t *listed = p_out + tile * k;
         CFFNN_SG_T *packed = a_out + tile * k * 6;
-        int32_t *start = block_start + tile * (blocks + 1);
         ptrdiff_t count = 0, p = 0;
         if (rows <= CFFNN_SG_LANES) {
             /* a plain load of a register where A's rows go on that far, else masked;
@@ -300,12 +294,7 @@ static ptrdiff_t CFFNN_SG(cffnn_list_active_p)(
         }
         if (tile == 0 && (double)count > CFFNN_SPARSE_FIRST_MAX_ACTIVE * (double)k)
             return -1;
-        for (ptrdiff_t block = 0, q = 0; block < blocks; block++) {
-            while (q < count && listed[q] < block * CFFNN_K_BLOCK)
-                q++;
-            start[block] = (int32_t)q;
-        }
-        start[blocks] = (int32_t)count;
+        count_out[tile] = (int32_t)count;
         total += count;
         i += rows;
     }
@@ -327,15 +316,15 @@ static void CFFNN_SG(cffnn_small_gemm_sparse)(
         ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const CFFNN_SG_T *a, ptrdiff_t a_rs,
         ptrdiff_t a_cs, const CFFNN_SG_T *b, ptrdiff_t ldb, CFFNN_SG_T *c, ptrdiff_t ldc,
         int accumulate, const CFFNN_SG_T *bias, int relu, int pack) {
-    ptrdiff_t tiles = cffnn_tile_count(m), blocks = (k + CFFNN_K_BLOCK - 1) / CFFNN_K_BLOCK;
-    /* this thread's scratch: packed A, then where the blocks start, then the lists */
+    ptrdiff_t tiles = cffnn_tile_count(m);
+    /* this thread's scratch: packed A, then each tile's count, then the lists */
     CFFNN_SG_T *a_packed = (CFFNN_SG_T *)cffnn_thread_scratch(
         cffnn_sparse_scratch_bytes(m, k, sizeof(CFFNN_SG_T)));
-    int32_t *block_start = (int32_t *)(a_packed + tiles * k * 6 + 8);
-    uint16_t *active_p = (uint16_t *)(block_start + tiles * (blocks + 1));
+    int32_t *counts = (int32_t *)(a_packed + tiles * k * 6 + 8);
+    uint16_t *active_p = (uint16_t *)(counts + tiles);
     ptrdiff_t count = a_packed == NULL ? -1 : CFFNN_SG(cffnn_list_active_p)(
-        m, k, a, a_cs, blocks, active_p, a_packed, block_start);
-    cffnn_active_p active = {active_p, block_start, a_packed, k, blocks};
+        m, k, a, a_cs, active_p, a_packed, counts);
+    cffnn_active_p active = {active_p, counts, a_packed, k};
     if (count < 0 || (double)count > CFFNN_SPARSE_MAX_ACTIVE * (double)tiles * (double)k) {
         CFFNN_SG(cffnn_small_gemm_dense)(m, n, k, a, a_rs, a_cs, b, ldb, c, ldc, accumulate,
                                          bias, relu, pack);
