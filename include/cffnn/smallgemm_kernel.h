@@ -320,10 +320,14 @@ static void CFFNN_SG(cffnn_small_gemm_sparse)(
     /* this thread's scratch: packed A, then each tile's count, then the lists */
     CFFNN_SG_T *a_packed = (CFFNN_SG_T *)cffnn_thread_scratch(
         cffnn_sparse_scratch_bytes(m, k, sizeof(CFFNN_SG_T)));
-    int32_t *counts = (int32_t *)(a_packed + tiles * k * 6 + 8);
-    uint16_t *active_p = (uint16_t *)(counts + tiles);
-    ptrdiff_t count = a_packed == NULL ? -1 : CFFNN_SG(cffnn_list_active_p)(
-        m, k, a, a_cs, active_p, a_packed, counts);
+    int32_t *counts = NULL;
+    uint16_t *active_p = NULL;
+    ptrdiff_t count = -1;
+    if (a_packed != NULL) {
+        counts = (int32_t *)(a_packed + tiles * k * 6 + 8);
+        active_p = (uint16_t *)(counts + tiles);
+        count = CFFNN_SG(cffnn_list_active_p)(m, k, a, a_cs, active_p, a_packed, counts);
+    }
     cffnn_active_p active = {active_p, counts, a_packed, k};
     if (count < 0 || (double)count > CFFNN_SPARSE_MAX_ACTIVE * (double)tiles * (double)k) {
         CFFNN_SG(cffnn_small_gemm_dense)(m, n, k, a, a_rs, a_cs, b, ldb, c, ldc, accumulate,
