@@ -91,9 +91,11 @@ static inline int cffnn_gradient_gemm_pays(ptrdiff_t n, ptrdiff_t k) {
 #define CFFNN_PACK_MIN_ROWS 96     /* rows of C (16 tiles) */
 #define CFFNN_PACK_MIN_ROW_BYTES 512   /* B's row stride: 128 floats, 64 doubles */
 
-/* Zeros of a weight gradient's A = Z^T (cffnn_small_gemm_sparse): skipped in products
- * of at least CFFNN_SPARSE_MIN_COLUMNS columns (fewer: the scan for them costs more than
- * it saves), when at most CFFNN_SPARSE_MAX_ACTIVE of the tiles' p are active, with the
+/* Zeros of a float32 weight gradient's A = Z^T (cffnn_small_gemm_sparse): skipped in
+ * products of at least CFFNN_SPARSE_MIN_COLUMNS columns and CFFNN_SPARSE_MIN_MACS
+ * multiply-adds (below, the scan and the call cost more than they save: the regression
+ * task's dW of 64 x 64 from 64 rows, whose tanh inputs are never 0, ran 0.97x; so float64,
+ * whose products here are the small ones, never skips), when at most CFFNN_SPARSE_MAX_ACTIVE of the tiles' p are active, with the
  * tiles' lists and packed values in a scratch buffer of the thread (cffnn_thread_scratch)
  * of at most CFFNN_SPARSE_MAX_SCRATCH bytes. Measured (medians of paired runs, one
  * thread, skipping on / off): dW of 784 x 256 from a Fashion-MNIST minibatch of 128 rows
@@ -104,6 +106,7 @@ static inline int cffnn_gradient_gemm_pays(ptrdiff_t n, ptrdiff_t k) {
  * listed p. Forward products of Fashion-MNIST images lost (0.91-0.93x, B packed too):
  * their tiles of 6 images have all pixels 0 at only 16.5% of p: the plain loop. */
 #define CFFNN_SPARSE_MIN_COLUMNS 64
+#define CFFNN_SPARSE_MIN_MACS 1048576
 #define CFFNN_SPARSE_MAX_SCRATCH (1 << 20)
 #define CFFNN_SPARSE_MAX_ACTIVE 0.92
 #define CFFNN_SPARSE_FIRST_MAX_ACTIVE 0.98

@@ -282,7 +282,7 @@ static ptrdiff_t CFFNN_SG(cffnn_list_active_p)(
                          != 0;
             }
         }
-        for (; p < k; p++) {   /* (doubles: 4 lanes, tiles of 6 rows; NaN != 0 is true) */
+        for (; p < k; p++) {   /* (tiles wider than a register; NaN != 0 is true) */
             int any = 0;
             for (int r = 0; r < 6; r++) {
                 const CFFNN_SG_T value = r < rows ? a_tile[r + p * a_cs] : 0;
@@ -357,7 +357,8 @@ static inline void CFFNN_SG(cffnn_small_gemm_epilogue)(
         int accumulate, const CFFNN_SG_T *bias, int relu) {
     int pack = m >= CFFNN_PACK_MIN_ROWS && n >= CFFNN_SG_PANEL
                && ldb * (ptrdiff_t)sizeof(CFFNN_SG_T) >= CFFNN_PACK_MIN_ROW_BYTES;
-    if (n >= CFFNN_SPARSE_MIN_COLUMNS && a_rs == 1 && cffnn_sparse_enabled
+    if (CFFNN_SG_LANES == 8 && n >= CFFNN_SPARSE_MIN_COLUMNS && a_rs == 1
+            && cffnn_sparse_enabled && (double)m * (double)n * (double)k >= CFFNN_SPARSE_MIN_MACS
             && cffnn_sparse_fits(m, k, sizeof(CFFNN_SG_T)))
         CFFNN_SG(cffnn_small_gemm_sparse)(m, n, k, a, a_rs, a_cs, b, ldb, c, ldc, accumulate,
                                           bias, relu, pack);
