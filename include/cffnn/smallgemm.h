@@ -94,68 +94,23 @@ static inline int cffnn_gradient_gemm_pays(ptrdiff_t n, ptrdiff_t k) {
 /* Zeros of a float32 weight gradient's A = Z^T (cffnn_small_gemm_sparse): skipped in
  * products of at least CFFNN_SPARSE_MIN_COLUMNS columns and CFFNN_SPARSE_MIN_MACS
  * multiply-adds (below, the scan and the call cost more than they save: the regression
- * task's dW of 64 x 64 from 64 rows, whose tanh inputs are never 0, ran 0.97x; so float64,
- * whose products here are the small ones, never skips), when at most CFFNN_SPARSE_MAX_ACTIVE of the tiles' p are active, with the
- * tiles' lists and packed values in a scratch buffer of the thread (cffnn_thread_scratch)
- * of at most CFFNN_SPARSE_MAX_SCRATCH bytes. Measured (medians of paired runs, one
- * thread, skipping on / off): dW of 784 x 256 from a Fashion-MNIST minibatch of 128 rows
- * (68% of its p active), in tasks of 160 rows, 1.17-1.23x; with every p listed (an A
- * without zeros) 0.94x, hence the bound; the scan stops at a first tile with next to no
- * zeros (CFFNN_SPARSE_FIRST_MAX_ACTIVE: a task that starts mid-image may have one with
- * few). Reading the tiles' A values where they lie instead of packed cost 12-17% more a
- * listed p. Forward products of Fashion-MNIST images lost (0.91-0.93x, B packed too):
- * their tiles of 6 images have all pixels 0 at only 16.5% of p: the plain loop. */
+ * task's dW of 64 x 64 from 64 rows, whose tanh inputs are never 0, ran 0.97x; so
+ * float64, whose products here are the small ones, never skips), when at most
+ * CFFNN_SPARSE_MAX_ACTIVE of the tiles' p are active, with the tiles' lists and packed
+ * values in a scratch buffer of the thread (cffnn_thread_scratch) of at most
+ * CFFNN_SPARSE_MAX_SCRATCH bytes. Measured (medians of paired runs, one thread, skipping
+ * on / off): dW of 784 x 256 from a Fashion-MNIST minibatch of 128 rows (68% of its p
+ * active), in tasks of 160 rows, 1.17-1.23x; with every p listed (an A without zeros)
+ * 0.94x, hence the bound; the scan stops at a first tile with next to no zeros
+ * (CFFNN_SPARSE_FIRST_MAX_ACTIVE: a task that starts mid-image may have one with few).
+ * Reading the tiles' A values where they lie instead of packed cost 12-17% more a listed
+ * p. Forward products of Fashion-MNIST images lost (0.91-0.93x, B packed too): their
+ * tiles of 6 images have all pixels 0 at only 16.5% of p: the plain loop. */
 #define CFFNN_SPARSE_MIN_COLUMNS 64
 #define CFFNN_SPARSE_MIN_MACS 1048576
 #define CFFNN_SPARSE_MAX_SCRATCH (1 << 20)
 #define CFFNN_SPARSE_MAX_ACTIVE 0.92
 #define CFFNN_SPARSE_FIRST_MAX_ACTIVE 0.98
-
-/* The lists of active p of cffnn_small_gemm_sparse (cffnn_list_active_p makes them) */
-typedef struct {
-    const uint16_t *p;          /* tile t's active p, ascending, from p[t * k] ... */
-    const int32_t *count;       /* ... count[t] of them */
-    const void *a_packed;       /* A at tile t's q-th active p, row r: [(t * k + q) * 6 + r] */
-    ptrdiff_t k;
-} cffnn_active_p;
-
-/* A scratch buffer of the calling thread, at least `bytes` long (NULL if that cannot be
- * had), kept for the thread's next calls and freed when it ends: the first sparse product
- * of a thread allocates it, a larger one grows it, and no minibatch allocates. Where
- * there are no POSIX threads, products do not skip zeros (cffnn_have_thread_scratch). */
-#if defined(__unix__) || defined(__APPLE__)
-#include <pthread.h>
-static const int cffnn_have_thread_scratch = 1;
-static pthread_key_t cffnn_scratch_key;
-static pthread_once_t cffnn_scratch_once = PTHREAD_ONCE_INIT;
-static int cffnn_scratch_key_made = 0;
-
-static void cffnn_make_scratch_key(void) {
-    cffnn_scratch_key_made = pthread_key_create(&cffnn_scratch_key, free) == 0;
-}
-
-static void *cffnn_thread_scratch(size_t bytes) {
-    enum { HEADER = 64 };        /* the size held, and the data 64-byte aligned after it */
-    pthread_once(&cffnn_scratch_once, cffnn_make_scratch_key);
-    if (!cffnn_scratch_key_made)
-        return NULL;
-    size_t *held = (size_t *)pthread_getspecific(cffnn_scratch_key);
-    if (held == NULL || held[0] < bytes) {
-        size_t *grown = (size_t *)aligned_alloc(64, (HEADER + bytes + 63) / 64 * 64);
-        if (grown == NULL || pthread_setspecific(cffnn_scratch_key, grown) != 0) {
-            free(grown);
-            return NULL;     /* (the smaller buffer stays the thread's) */
-        }
-        free(held);
-        grown[0] = bytes;
-        held = grown;
-    }
-    return (char *)held + HEADER;
-}
-#else
-static const int cffnn_have_thread_scratch = 0;
-static inline void *cffnn_thread_scratch(size_t bytes) { (void)bytes; return NULL; }
-#endif
 
 /* 1 (the default): weight gradients skip the zeros of A where that pays; 0: never (set
  * through cffnn._kernels.set_sparse_gemm, for benchmarks/sparse_gemm.py, which measures
@@ -194,6 +149,53 @@ static inline int cffnn_small_gemm_available(void) {
 static inline int cffnn_tile_height(ptrdiff_t left) {
     return left <= 4 || left == 7 || left == 8 ? 4 : 6;
 }
+
+/* The lists of active p of cffnn_small_gemm_sparse (cffnn_list_active_p makes them) */
+typedef struct {
+    const uint16_t *p;          /* tile t's active p, ascending, from p[t * k] ... */
+    const int32_t *count;       /* ... count[t] of them */
+    const void *a_packed;       /* A at tile t's q-th active p, row r: [(t * k + q) * 6 + r] */
+    ptrdiff_t k;
+} cffnn_active_p;
+
+/* A scratch buffer of the calling thread, at least `bytes` long (NULL if that cannot be
+ * had), kept for the thread's next calls and freed when it ends: the first sparse product
+ * of a thread allocates it, a larger one grows it, and no minibatch allocates. Where
+ * there are no POSIX threads, products do not skip zeros (cffnn_have_thread_scratch). */
+#if defined(__unix__) || defined(__APPLE__)
+#include <pthread.h>
+static const int cffnn_have_thread_scratch = 1;
+static pthread_key_t cffnn_scratch_key;
+static pthread_once_t cffnn_scratch_once = PTHREAD_ONCE_INIT;
+static int cffnn_scratch_key_made = 0;
+
+static inline void cffnn_make_scratch_key(void) {
+    cffnn_scratch_key_made = pthread_key_create(&cffnn_scratch_key, free) == 0;
+}
+
+static inline void *cffnn_thread_scratch(size_t bytes) {
+    enum { HEADER = 64 };        /* the size held, and the data 64-byte aligned after it */
+    pthread_once(&cffnn_scratch_once, cffnn_make_scratch_key);
+    if (!cffnn_scratch_key_made)
+        return NULL;
+    size_t *held = (size_t *)pthread_getspecific(cffnn_scratch_key);
+    if (held == NULL || held[0] < bytes) {
+        void *grown = NULL;     /* (posix_memalign: also where aligned_alloc is not, macOS) */
+        if (posix_memalign(&grown, 64, HEADER + bytes) != 0
+                || pthread_setspecific(cffnn_scratch_key, grown) != 0) {
+            free(grown);
+            return NULL;     /* (the smaller buffer stays the thread's) */
+        }
+        free(held);
+        held = (size_t *)grown;
+        held[0] = bytes;
+    }
+    return (char *)held + HEADER;
+}
+#else
+static const int cffnn_have_thread_scratch = 0;
+static inline void *cffnn_thread_scratch(size_t bytes) { (void)bytes; return NULL; }
+#endif
 
 /* How many tiles cffnn_tile_height makes of m rows */
 static inline ptrdiff_t cffnn_tile_count(ptrdiff_t m) {
