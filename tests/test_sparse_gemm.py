@@ -14,9 +14,10 @@ pytestmark = pytest.mark.skipif(not _kernels.small_gemm_available(),
                                 reason="smallgemm.h's kernel needs AVX2 and FMA")
 
 # (layer sizes, batch rows): float32 weight gradients of at least 2^20 multiply-adds a
-# task (smallgemm.h's CFFNN_SPARSE_MIN_MACS), with tiles of 4 rows at the end (160 and 300
-# inputs in tasks of 80 and 160 rows, 784 in one task) and masked column panels (70 and
-# 100 outputs: 4 x 16 + 6, 6 x 16 + 4)
+# task (smallgemm.h's CFFNN_SPARSE_MIN_MACS), with tiles of 4 rows at the end (160 inputs
+# in tasks of 80 rows: 6 x 12 + 4 + 4; 784 in one task, 6 x 130 + 4, or in tasks of 160,
+# 6 x 26 + 4), 256 samples (a whole k block), and masked column panels (70 and 100
+# outputs: 4 x 16 + 6, 6 x 16 + 4)
 CASES = [
     ([160, 70, 3], 200),
     ([300, 70, 3], 256),
