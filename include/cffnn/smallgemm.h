@@ -161,10 +161,9 @@ typedef struct {
 /* A scratch buffer of the calling thread, at least `bytes` long (NULL if that cannot be
  * had), kept for the thread's next calls and freed when it ends: the first sparse product
  * of a thread allocates it, a larger one grows it, and no minibatch allocates. Where
- * there are no POSIX threads, products do not skip zeros (cffnn_have_thread_scratch). */
+ * there are no POSIX threads there is none, and products do not skip zeros. */
 #if defined(__unix__) || defined(__APPLE__)
 #include <pthread.h>
-static const int cffnn_have_thread_scratch = 1;
 static pthread_key_t cffnn_scratch_key;
 static pthread_once_t cffnn_scratch_once = PTHREAD_ONCE_INIT;
 static int cffnn_scratch_key_made = 0;
@@ -193,7 +192,6 @@ static inline void *cffnn_thread_scratch(size_t bytes) {
     return (char *)held + HEADER;
 }
 #else
-static const int cffnn_have_thread_scratch = 0;
 static inline void *cffnn_thread_scratch(size_t bytes) { (void)bytes; return NULL; }
 #endif
 
@@ -205,22 +203,6 @@ static inline ptrdiff_t cffnn_tile_count(ptrdiff_t m) {
         i += m - i < height ? m - i : height;
     }
     return tiles;
-}
-
-/* Bytes of cffnn_small_gemm_sparse's scratch for an m x k A of elements of `size`
- * bytes: its packed values (6 a listed p, 8 more), each tile's count, and the lists of p
- * (cffnn_list_active_p) */
-static inline size_t cffnn_sparse_scratch_bytes(ptrdiff_t m, ptrdiff_t k, size_t size) {
-    ptrdiff_t tiles = cffnn_tile_count(m);
-    return (size_t)(tiles * k * 6 + 8) * size + (size_t)tiles * 4 + (size_t)(tiles * k) * 2;
-}
-
-/* Whether an m x k A may go through cffnn_small_gemm_sparse: k one block (a weight
- * gradient's minibatch: at most CFFNN_GRADIENT_GEMM_MAX_K rows), its scratch within
- * bounds */
-static inline int cffnn_sparse_fits(ptrdiff_t m, ptrdiff_t k, size_t size) {
-    return cffnn_have_thread_scratch && k <= CFFNN_K_BLOCK
-           && cffnn_sparse_scratch_bytes(m, k, size) <= CFFNN_SPARSE_MAX_SCRATCH;
 }
 
 /* The kernel, for float (8 lanes a register, panels of 16 columns) and double (4 lanes,

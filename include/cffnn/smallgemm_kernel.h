@@ -317,9 +317,12 @@ static void CFFNN_SG(cffnn_small_gemm_sparse)(
         ptrdiff_t a_cs, const CFFNN_SG_T *b, ptrdiff_t ldb, CFFNN_SG_T *c, ptrdiff_t ldc,
         int accumulate, const CFFNN_SG_T *bias, int relu, int pack) {
     ptrdiff_t tiles = cffnn_tile_count(m);
-    /* this thread's scratch: packed A, then each tile's count, then the lists */
-    CFFNN_SG_T *a_packed = (CFFNN_SG_T *)cffnn_thread_scratch(
-        cffnn_sparse_scratch_bytes(m, k, sizeof(CFFNN_SG_T)));
+    /* this thread's scratch: packed A (6 values a listed p, 8 more), then each tile's
+     * count, then the lists; none for k past one block or past CFFNN_SPARSE_MAX_SCRATCH */
+    size_t bytes = (size_t)(tiles * k * 6 + 8) * sizeof(CFFNN_SG_T) + (size_t)tiles * 4
+                   + (size_t)(tiles * k) * 2;
+    CFFNN_SG_T *a_packed = k <= CFFNN_K_BLOCK && bytes <= CFFNN_SPARSE_MAX_SCRATCH
+                           ? (CFFNN_SG_T *)cffnn_thread_scratch(bytes) : NULL;
     int32_t *counts = NULL;
     uint16_t *active_p = NULL;
     ptrdiff_t count = -1;
@@ -358,8 +361,7 @@ static inline void CFFNN_SG(cffnn_small_gemm_epilogue)(
     int pack = m >= CFFNN_PACK_MIN_ROWS && n >= CFFNN_SG_PANEL
                && ldb * (ptrdiff_t)sizeof(CFFNN_SG_T) >= CFFNN_PACK_MIN_ROW_BYTES;
     if (CFFNN_SG_LANES == 8 && n >= CFFNN_SPARSE_MIN_COLUMNS && a_rs == 1
-            && cffnn_sparse_enabled && (double)m * (double)n * (double)k >= CFFNN_SPARSE_MIN_MACS
-            && cffnn_sparse_fits(m, k, sizeof(CFFNN_SG_T)))
+            && cffnn_sparse_enabled && (double)m * (double)n * (double)k >= CFFNN_SPARSE_MIN_MACS)
         CFFNN_SG(cffnn_small_gemm_sparse)(m, n, k, a, a_rs, a_cs, b, ldb, c, ldc, accumulate,
                                           bias, relu, pack);
     else
