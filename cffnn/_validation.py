@@ -11,7 +11,7 @@ import numbers
 import numpy as np
 import scipy.sparse
 
-from cffnn._kernels import is_ready_matrix, one_hot
+from cffnn._kernels import as_ready_matrix, one_hot
 
 INT_MAX = 2**31 - 1   # BLAS dimensions are C ints
 
@@ -37,8 +37,9 @@ def _as_numeric_array(value, name):
 def check_features(X, dtype, n_features, name="X"):
     """X as a C-contiguous (n_samples, n_features) array of dtype (a numpy.dtype), finite,
     n_samples >= 1."""
-    if is_ready_matrix(X, dtype.num, n_features):
-        return X
+    ready = as_ready_matrix(X, dtype.num, n_features)
+    if ready is not None:
+        return ready
     X = _as_numeric_array(X, name)
     if X.ndim != 2:
         hint = (f"; for one sample use {name}.reshape(1, -1)" if X.ndim == 1 else "")
@@ -66,8 +67,9 @@ def check_targets(Y, dtype, n_samples, n_outputs, output, loss):
     """
     lower, upper = {"squared_error": (-np.inf, np.inf), "poisson": (0.0, np.inf)}.get(
         loss, (0.0, 1.0))
-    if is_ready_matrix(Y, dtype.num, n_outputs, lower, upper) and Y.shape[0] == n_samples:
-        return Y
+    ready = as_ready_matrix(Y, dtype.num, n_outputs, lower, upper)
+    if ready is not None and ready.shape[0] == n_samples:
+        return ready
     if output == "softmax" and getattr(Y, "shape", None) == (n_samples,):
         encoded = one_hot(Y, n_outputs, dtype)
         if encoded is not None:

@@ -247,6 +247,49 @@ def test_float32_network_converts_float64_input_like_astype():
     assert net.loss(X, Y) == net.loss(X.astype(np.float32), Y)
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_the_edge_converts_the_other_float_dtype_in_compiled_code(dtype):
+    """_kernels.as_ready_matrix: a ready array of the net's dtype comes back itself; one
+    of the other float dtype, C-contiguous and native, comes back converted like astype
+    (float64 values up to float32's largest included); anything else is left to the full
+    checks (None). Rows of the other dtype take the few-rows fast path too."""
+    from cffnn._kernels import as_ready_matrix
+    other = np.float64 if dtype == np.float32 else np.float32
+    typenum = np.dtype(dtype).num
+    rng = np.random.default_rng(5)
+    X = rng.normal(size=(7, 9)).astype(dtype)
+    assert as_ready_matrix(X, typenum, 9) is X
+    for source in (X.astype(other), rng.normal(size=(3, 9)),
+                   np.full((2, 9), np.finfo(np.float32).max, dtype=other),
+                   np.full((2, 9), np.finfo(np.float32).tiny / 3, dtype=other)):
+        source = source.astype(other)
+        original = source.copy()
+        converted = as_ready_matrix(source, typenum, 9)
+        assert converted.dtype == dtype and converted.flags.c_contiguous
+        assert converted.flags.owndata and not np.shares_memory(converted, source)
+        np.testing.assert_array_equal(converted, source.astype(dtype))
+        np.testing.assert_array_equal(source, original)
+    left_to_the_checks = [X.astype(other)[:, :8], np.asfortranarray(X.astype(other)),
+                          X.astype(other).astype(np.dtype(other).newbyteorder()),
+                          X.astype(other)[::2], X.astype(np.int64), X.astype(np.float16),
+                          X.astype(other)[None], X.astype(other)[0], X.tolist(),
+                          np.where(np.eye(7, 9) > 0, np.nan, X).astype(other)]
+    if other == np.float64:    # beyond float32: infinite after conversion
+        left_to_the_checks.append(np.full((1, 9), 1e39))
+    for source in left_to_the_checks:
+        assert as_ready_matrix(source, typenum, 9) is None
+    # bounds (targets of a log loss) are checked on the source values
+    Y = np.array([[0.0, 1.0], [0.25, 0.5]], dtype=other)
+    assert as_ready_matrix(Y, typenum, 2, 0.0, 1.0) is not None
+    assert as_ready_matrix(Y + 0.75, typenum, 2, 0.0, 1.0) is None
+    net = network([9, 16, 3], activation="relu", output="softmax", dtype=dtype)
+    for rows in (1, 4):
+        rows_of_other_dtype = X[:rows].astype(other)
+        np.testing.assert_array_equal(
+            net._compiled.forward_few_rows(rows_of_other_dtype, 1),
+            net._forward_checked(rows_of_other_dtype.astype(dtype), 1))
+
+
 # -- the edge's fast path for a few rows (CompiledNetwork.forward_few_rows) ---------
 
 @pytest.mark.parametrize("n_rows", [1, 2, 4, 5])
