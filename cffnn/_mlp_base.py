@@ -17,7 +17,7 @@ from sklearn.exceptions import ConvergenceWarning, NotFittedError
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import validate_data
 
-from cffnn._kernels import is_ready_matrix
+from cffnn._kernels import as_ready_matrix
 from cffnn._parallelism import effective_n_threads
 from cffnn.network import Network, _check_activations
 from cffnn.optimizers import RPROP, SGD, Adam
@@ -347,9 +347,10 @@ class BaseMLP(BaseEstimator):
         """Network output for X, shape (n_samples, n_outputs_), in the weights' dtype.
 
         An ndarray that is already C-contiguous, aligned, finite, of the weights' dtype
-        and width skips scikit-learn's validation: one compiled check (is_ready_matrix)
-        instead of ~50 us of validate_data, for one-row predictions (and up to 4 such rows
-        skip the Python edge of Network.forward as well: _compiled.forward_few_rows)."""
+        (or of the other float dtype, which is converted) and width skips scikit-learn's
+        validation: one compiled check (as_ready_matrix) instead of ~50 us of
+        validate_data, for one-row predictions (and up to 4 such rows skip the Python edge
+        of Network.forward as well: _compiled.forward_few_rows)."""
         net = self.__dict__.get("_net")
         if net is None:
             self._network()       # raises NotFittedError
@@ -359,8 +360,9 @@ class BaseMLP(BaseEstimator):
             out = net._compiled.forward_few_rows(X, effective_n_threads(self.n_threads))
             if out is not None:        # up to 4 ready rows (None otherwise)
                 return out
-            if is_ready_matrix(X, net.dtype.num, net.layer_sizes[0]):
-                return net._forward_checked(X, self.n_threads)
+            ready = as_ready_matrix(X, net.dtype.num, net.layer_sizes[0])
+            if ready is not None:
+                return net._forward_checked(ready, self.n_threads)
         X = _dense(validate_data(self, X, accept_sparse=["csr", "csc"],
                                  dtype=(np.float64, np.float32), reset=False))
         return net.forward(X, n_threads=self.n_threads)

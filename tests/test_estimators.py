@@ -180,6 +180,9 @@ def test_float32_in_float32_out(iris, solver):
     model = small_classifier(solver=solver).fit(X, y)
     assert all(c.dtype == np.float32 for c in model.coefs_ + model.intercepts_)
     assert model.predict_proba(X).dtype == np.float32
+    for rows in (X[:1], X[:4], X):     # float64 input is converted like astype
+        np.testing.assert_array_equal(model.predict_proba(rows.astype(np.float64)),
+                                      model.predict_proba(rows))
     regressor = cffnn.MLPRegressor(hidden_layer_sizes=(4,), max_iter=5, solver=solver,
                                    random_state=0).fit(X, X[:, 0])
     assert regressor.predict(X).dtype == np.float32
