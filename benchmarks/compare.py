@@ -18,6 +18,11 @@ The NumPy reference is cffnn/reference.py's loss_and_gradient plus its Adam/SGD 
 a Python loop over minibatches; scikit-learn runs MLPClassifier/MLPRegressor.partial_fit
 on one shuffled epoch; PyTorch a Sequential with torch.optim (Adam(fused=True) where
 available) and a DataLoader-free loop over index slices.
+
+Before and after the table, a line of benchmarks/machine_probe.py says how much a second
+thread added to matrix products at that moment: about 2x when the host gave the two
+vCPUs a core each, about 1x when they shared one. Absolute times from the two states
+differ by up to 1.5x here; the ratios, measured in the same rounds, much less.
 """
 import argparse
 import functools
@@ -31,6 +36,7 @@ import cffnn
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from benchmarks.common import autorange_number, busy_wait  # noqa: E402
+from machine_probe import describe as describe_machine  # noqa: E402
 from benchmarks.training import IMPLEMENTATIONS, TASKS, peer_blas_limits  # noqa: E402
 
 SHORT_EPOCH = 0.1   # seconds: one measurement of shorter epochs times several in a row
@@ -83,6 +89,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     print(f"cffnn {cffnn.__version__}; {args.threads} threads for every implementation; "
           f"median of {args.repeat} epochs (s); ratio = other / cffnn")
+    print(describe_machine())   # before and after the table: the host moves our vCPUs
     header = f"{'task':<12}{'data':<34}" + "".join(f"{name:>10}" for name in IMPLEMENTATIONS)
     print(header + "".join(f"{name + '/c':>11}" for name in list(IMPLEMENTATIONS)[1:]))
     for name, task in TASKS.items():
@@ -108,6 +115,7 @@ def main(argv=None):
             print(f"{'':<12}per minibatch step: "
                   + ", ".join(f"{i} {times[i] / steps * 1e6:.1f} us"
                               for i in IMPLEMENTATIONS if times[i]))
+    print(describe_machine())
 
 
 if __name__ == "__main__":
