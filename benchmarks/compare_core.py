@@ -37,6 +37,7 @@ from benchmarks.common import (  # noqa: E402
     BATCH_CASES, IMPLS, MNIST_SIZES, ONE_ROW_IMPLS, TORCH_THREADS, autorange_number,
     busy_wait, is_available, make_data, make_network, make_runner)
 from benchmarks.training import load_fashion  # noqa: E402
+from machine_probe import describe as describe_machine  # noqa: E402
 
 COLUMNS = ["cffnn", "numpy", "torch", "sklearn"]
 
@@ -185,6 +186,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
 
     print_environment()
+    print(describe_machine())   # before and after: the host moves our vCPUs
     rows = []
     for case, calls in build_cases():
         if args.only not in case:
@@ -192,6 +194,7 @@ def main(argv=None):
         start = time.perf_counter()
         rows.append((case, time_case(calls, args.repeat, args.target, args.settle)))
         print(f"  timed {case} in {time.perf_counter() - start:.1f} s", flush=True)
+    print(describe_machine())
     print()
     print_table(rows)
 

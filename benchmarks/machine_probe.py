@@ -10,7 +10,10 @@ and a 2-thread timing means little without knowing which it met. This probe runs
 single-threaded float32 matrix products (NumPy's BLAS held at one thread) on one Python
 thread, then on two at once (NumPy releases the GIL in them), and reports the second
 thread's gain: about 2 when the vCPUs have a core each, about 1 when they share one (or
-another process has the other core).
+another process has the other core). What it does not see is another guest on the other
+hyperthread of a core we have: that shows only as a lower one-thread figure (62-97
+GFLOP/s seen in one session), and it slowed Python-bound calls here up to 2.2x (the
+forward of one row of a 4-4-2 network: 0.69 us, then 1.53 us an hour later).
 """
 import argparse
 import threading
