@@ -1823,40 +1823,42 @@ cdef object converted_matrix(object X, int typenum, Py_ssize_t n_columns, double
         return None
     cdef cnp.ndarray source = <cnp.ndarray> X
     cdef int source_type = cnp.PyArray_TYPE(source)
-    cdef Py_ssize_t i, n = cnp.PyArray_SIZE(source)
-    cdef const double* doubles
-    cdef const float* floats
-    cdef float* float_copy
-    cdef double* double_copy
+    cdef Py_ssize_t n = cnp.PyArray_SIZE(source)
+    cdef const void* values = cnp.PyArray_DATA(source)
     cdef bint ok
-    cdef cnp.ndarray copy
     if typenum == cnp.NPY_FLOAT32 and source_type == cnp.NPY_FLOAT64:
-        doubles = <const double*> cnp.PyArray_DATA(source)
         with nogil:
-            ok = cffnn_all_finite_in_d(doubles, n, True, max(lower, -FLT_MAX),
-                                       min(upper, FLT_MAX))
-        if not ok:
-            return None
-        copy = cnp.PyArray_EMPTY(2, source.shape, cnp.NPY_FLOAT32, 0)
-        float_copy = <float*> cnp.PyArray_DATA(copy)
+            ok = cffnn_all_finite_in_d(<const double*> values, n, True,
+                                       max(lower, -FLT_MAX), min(upper, FLT_MAX))
+    elif typenum == cnp.NPY_FLOAT64 and source_type == cnp.NPY_FLOAT32:
         with nogil:
-            for i in range(n):
-                float_copy[i] = <float> doubles[i]
-        return copy
-    if typenum == cnp.NPY_FLOAT64 and source_type == cnp.NPY_FLOAT32:
-        floats = <const float*> cnp.PyArray_DATA(source)
-        with nogil:
-            ok = cffnn_all_finite_in_f(floats, n, lower > -INFINITY or upper < INFINITY,
+            ok = cffnn_all_finite_in_f(<const float*> values, n,
+                                       lower > -INFINITY or upper < INFINITY,
                                        <float> lower, <float> upper)
-        if not ok:
-            return None
-        copy = cnp.PyArray_EMPTY(2, source.shape, cnp.NPY_FLOAT64, 0)
-        double_copy = <double*> cnp.PyArray_DATA(copy)
-        with nogil:
-            for i in range(n):
-                double_copy[i] = floats[i]
-        return copy
-    return None
+    else:
+        return None
+    if not ok:
+        return None
+    cdef cnp.ndarray copy = cnp.PyArray_EMPTY(2, source.shape, typenum, 0)
+    with nogil:     # (numpy's PyArray_Cast took 0.2 us more a row)
+        if typenum == cnp.NPY_FLOAT32:
+            convert_values(<const double*> values, <float*> cnp.PyArray_DATA(copy), n)
+        else:
+            convert_values(<const float*> values, <double*> cnp.PyArray_DATA(copy), n)
+    return copy
+
+
+ctypedef fused source_value:
+    float
+    double
+
+
+cdef inline void convert_values(const source_value* source, floating* target,
+                                Py_ssize_t n) noexcept nogil:
+    """target[i] = source[i] in target's dtype, for i < n."""
+    cdef Py_ssize_t i
+    for i in range(n):
+        target[i] = <floating> source[i]
 
 
 def one_hot(object labels, Py_ssize_t n_classes, object dtype):
