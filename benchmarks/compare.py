@@ -36,8 +36,8 @@ import cffnn
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from benchmarks.common import autorange_number, busy_wait  # noqa: E402
-from machine_probe import describe as describe_machine  # noqa: E402
 from benchmarks.training import IMPLEMENTATIONS, TASKS, peer_blas_limits  # noqa: E402
+from machine_probe import describe as describe_machine  # noqa: E402
 
 SHORT_EPOCH = 0.1   # seconds: one measurement of shorter epochs times several in a row
 

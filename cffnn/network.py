@@ -172,7 +172,7 @@ class Network:
                                      n_threads)
 
     def _forward_checked(self, X, n_threads):
-        """forward for an X that check_features (or is_ready_matrix) has accepted."""
+        """forward for an X that check_features (or as_ready_matrix) has returned."""
         n_threads = effective_n_threads(n_threads)
         out = np.empty((X.shape[0], self.layer_sizes[-1]), dtype=self.dtype)
         with blas_limits(n_threads):
