@@ -1590,16 +1590,14 @@ cdef class CompiledNetwork:
         if (type(X) is not cnp.ndarray or cnp.PyArray_NDIM(<cnp.ndarray> X) != 2
                 or (<cnp.ndarray> X).shape[0] > ROW_KERNEL_MAX_ROWS):
             return None
-        if not ready_matrix(X, self.typenum, net.sizes[0], -INFINITY, INFINITY):
-            X = converted_matrix(X, self.typenum, net.sizes[0], -INFINITY, INFINITY)
-            if X is None:
-                return None
+        X = ready_or_converted(X, self.typenum, net.sizes[0], -INFINITY, INFINITY)
+        if X is None:
+            return None
         cdef cnp.npy_intp shape[2]
         shape[0] = (<cnp.ndarray> X).shape[0]
         shape[1] = net.sizes[net.n_layers]
         cdef cnp.ndarray out = cnp.PyArray_EMPTY(2, shape, self.typenum, 0)
-        # X is what forward's checks (data_of) require: ready_matrix said so, or it is
-        # converted_matrix's copy
+        # X is what forward's checks (data_of) require: ready_or_converted said so
         self._forward(cnp.PyArray_DATA(<cnp.ndarray> X), cnp.PyArray_DATA(out), shape[0],
                       n_threads)
         return out
@@ -1772,6 +1770,12 @@ def as_ready_matrix(object X, int typenum, Py_ssize_t n_columns,
     """X itself when is_ready_matrix, a converted copy when X is ready but for being
     float64 where typenum is float32 or the other way round, else None (the full checks
     of cffnn/_validation.py then take X, and produce the error messages)."""
+    return ready_or_converted(X, typenum, n_columns, lower, upper)
+
+
+cdef object ready_or_converted(object X, int typenum, Py_ssize_t n_columns, double lower,
+                               double upper):
+    """as_ready_matrix, for calls from this module."""
     if ready_matrix(X, typenum, n_columns, lower, upper):
         return X
     return converted_matrix(X, typenum, n_columns, lower, upper)
