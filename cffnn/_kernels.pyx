@@ -1198,26 +1198,24 @@ cdef bint update_chunk(OptimizerSettings* optimizer, const floating* params,
                        const floating* grad, floating* state_a, floating* state_b,
                        floating* out, Py_ssize_t start, Py_ssize_t n) noexcept nogil:
     """The optimiser's update of parameters [start, start + n), new values into out;
-    True when they are all finite (checked while they are in cache)."""
+    True when they are all finite (checked by the update's loop as it writes them)."""
     cdef double step_size
     if optimizer.kind == OPTIMIZER_SGD:
-        sgd_update(params + start, grad + start, state_a + start, out + start, n,
-                   <floating> optimizer.learning_rate, <floating> optimizer.momentum,
-                   optimizer.nesterov)
-    elif optimizer.kind == OPTIMIZER_RPROP:
-        rprop_update(params + start, grad + start, state_b + start, state_a + start,
-                     out + start, n, <floating> optimizer.increase,
-                     <floating> optimizer.decrease, <floating> optimizer.delta_min,
-                     <floating> optimizer.delta_max)
-    else:
-        # lr sqrt(1 - b2^t) / (1 - b1^t), t already counts this step
-        step_size = (optimizer.learning_rate * (1 - c_pow(optimizer.beta_2, optimizer.t)) ** 0.5
-                     / (1 - c_pow(optimizer.beta_1, optimizer.t)))
-        adam_update(params + start, grad + start, state_a + start, state_b + start,
-                    out + start, n, <floating> step_size, <floating> optimizer.beta_1,
-                    <floating> (1 - optimizer.beta_1), <floating> optimizer.beta_2,
-                    <floating> (1 - optimizer.beta_2), <floating> optimizer.epsilon)
-    return all_finite(out + start, n)
+        return sgd_update(params + start, grad + start, state_a + start, out + start, n,
+                          <floating> optimizer.learning_rate, <floating> optimizer.momentum,
+                          optimizer.nesterov)
+    if optimizer.kind == OPTIMIZER_RPROP:
+        return rprop_update(params + start, grad + start, state_b + start, state_a + start,
+                            out + start, n, <floating> optimizer.increase,
+                            <floating> optimizer.decrease, <floating> optimizer.delta_min,
+                            <floating> optimizer.delta_max)
+    # lr sqrt(1 - b2^t) / (1 - b1^t), t already counts this step
+    step_size = (optimizer.learning_rate * (1 - c_pow(optimizer.beta_2, optimizer.t)) ** 0.5
+                 / (1 - c_pow(optimizer.beta_1, optimizer.t)))
+    return adam_update(params + start, grad + start, state_a + start, state_b + start,
+                       out + start, n, <floating> step_size, <floating> optimizer.beta_1,
+                       <floating> (1 - optimizer.beta_1), <floating> optimizer.beta_2,
+                       <floating> (1 - optimizer.beta_2), <floating> optimizer.epsilon)
 
 
 cdef bint update_thread(OptimizerSettings* optimizer, const floating* params,

@@ -8,56 +8,74 @@
 #
 # Each is one fused loop (state update and step in one pass), nogil and inline, so that
 # the compiled epoch loop (_kernels.pyx) runs them between minibatches. Adam's loop is C
-# (include/cffnn/adam.h): its square root and divide gain from the AVX2 build there. The new
+# (include/cffnn/adam.h): its square root and divide gain from the AVX2 build there; so
+# is SGD's (include/cffnn/sgd.h), whose flag must have the values' width. The new
 # parameters go to `out`, which may be `params` itself (the epoch loop writes them into a
-# second buffer and checks them with checks.h before swapping it in, so that a diverging
-# step can be refused).
-# The loops have no branches or flags, so that the compiler vectorises them (a finiteness
-# flag inside made Adam's loop scalar: ~10 cycles per parameter). Arithmetic is in the
-# parameters' dtype, in the order of scikit-learn's NumPy code, with scalar coefficients
-# (1 - b1 among them) formed in double by the caller.
+# second buffer and swaps it in only when they are all finite, so that a diverging step
+# can be refused). Each returns whether every new parameter is finite: a flag ORed in the
+# loop from the value's exponent bits (checks.h's cffnn_nonfinite_f / _d), an integer
+# reduction the compiler vectorises with the rest (a floating-point flag made Adam's loop
+# scalar: ~10 cycles per parameter); a second pass over out cost more. (RPROP's loop,
+# full-batch and branching, is not vectorised in float64, flag or not.) Arithmetic is in
+# the parameters' dtype, in the order of scikit-learn's NumPy code, with scalar
+# coefficients (1 - b1 among them) formed in double by the caller.
 
 from cython cimport floating
 
+cdef extern from "cffnn/checks.h" nogil:
+    unsigned int cffnn_nonfinite_f(float x)
+    unsigned long long cffnn_nonfinite_d(double x)
+
 cdef extern from "cffnn/adam.h" nogil:
-    void cffnn_adam_f(const float* p, const float* g, float* m, float* s, float* out,
+    bint cffnn_adam_f(const float* p, const float* g, float* m, float* s, float* out,
                       Py_ssize_t n, float step, float beta_1, float one_minus_beta_1,
                       float beta_2, float one_minus_beta_2, float eps)
-    void cffnn_adam_d(const double* p, const double* g, double* m, double* s, double* out,
+    bint cffnn_adam_d(const double* p, const double* g, double* m, double* s, double* out,
                       Py_ssize_t n, double step, double beta_1, double one_minus_beta_1,
                       double beta_2, double one_minus_beta_2, double eps)
 
 
-cdef inline void sgd_update(const floating* params, const floating* grad,
+cdef extern from "cffnn/sgd.h" nogil:
+    bint cffnn_sgd_f(const float* p, const float* g, float* v, float* out, Py_ssize_t n,
+                     float learning_rate, float momentum, bint nesterov)
+    bint cffnn_sgd_d(const double* p, const double* g, double* v, double* out,
+                     Py_ssize_t n, double learning_rate, double momentum, bint nesterov)
+
+
+cdef inline unsigned int nonfinite(floating x) noexcept nogil:
+    """1 when x is NaN or infinite, else 0 (checks.h: from the exponent bits)."""
+    if floating is float:
+        return cffnn_nonfinite_f(x)
+    else:
+        return <unsigned int> cffnn_nonfinite_d(x)
+
+
+cdef inline bint sgd_update(const floating* params, const floating* grad,
                             floating* velocity, floating* out, Py_ssize_t n,
                             floating learning_rate, floating momentum,
                             bint nesterov) noexcept nogil:
-    cdef Py_ssize_t i
-    if nesterov:
-        for i in range(n):
-            velocity[i] = momentum * velocity[i] - learning_rate * grad[i]
-            out[i] = params[i] + (momentum * velocity[i] - learning_rate * grad[i])
+    # the loop is in include/cffnn/sgd.h
+    if floating is float:
+        return cffnn_sgd_f(params, grad, velocity, out, n, learning_rate, momentum, nesterov)
     else:
-        for i in range(n):
-            velocity[i] = momentum * velocity[i] - learning_rate * grad[i]
-            out[i] = params[i] + velocity[i]
+        return cffnn_sgd_d(params, grad, velocity, out, n, learning_rate, momentum, nesterov)
 
 
-cdef inline void adam_update(const floating* params, const floating* grad,
+cdef inline bint adam_update(const floating* params, const floating* grad,
                              floating* first_moment, floating* second_moment,
                              floating* out, Py_ssize_t n, floating step_size,
                              floating beta_1, floating one_minus_beta_1, floating beta_2,
                              floating one_minus_beta_2, floating epsilon) noexcept nogil:
     # the loop is in include/cffnn/adam.h, compiled for AVX2 as well as the baseline
     if floating is float:
-        cffnn_adam_f(params, grad, first_moment, second_moment, out, n, step_size, beta_1,
-                     one_minus_beta_1, beta_2, one_minus_beta_2, epsilon)
+        return cffnn_adam_f(params, grad, first_moment, second_moment, out, n, step_size,
+                            beta_1, one_minus_beta_1, beta_2, one_minus_beta_2, epsilon)
     else:
-        cffnn_adam_d(params, grad, first_moment, second_moment, out, n, step_size, beta_1,
-                     one_minus_beta_1, beta_2, one_minus_beta_2, epsilon)
+        return cffnn_adam_d(params, grad, first_moment, second_moment, out, n, step_size,
+                            beta_1, one_minus_beta_1, beta_2, one_minus_beta_2, epsilon)
 
 
-cdef inline void rprop_update(const floating* params, const floating* grad,
+cdef inline bint rprop_update(const floating* params, const floating* grad,
                               floating* previous_grad, floating* step_sizes, floating* out,
                               Py_ssize_t n, floating increase, floating decrease,
                               floating delta_min, floating delta_max) noexcept nogil:
@@ -69,6 +87,7 @@ cdef inline void rprop_update(const floating* params, const floating* grad,
     """
     cdef Py_ssize_t i
     cdef floating g, size
+    cdef unsigned int bad = 0
     for i in range(n):
         size = step_sizes[i] if step_sizes[i] > <floating> 1e-4 else <floating> 1e-4
         g = grad[i]
@@ -80,3 +99,5 @@ cdef inline void rprop_update(const floating* params, const floating* grad,
         out[i] = params[i] - ((g > 0) - (g < 0)) * size
         step_sizes[i] = size
         previous_grad[i] = g
+        bad |= nonfinite(out[i])
+    return bad == 0

@@ -1,7 +1,8 @@
 # cython: boundscheck=False, wraparound=False, cdivision=True
 """Python entry points of the fused optimiser updates (the loops are in _optimizers.pxd).
 
-cffnn/optimizers.py validates the arrays and holds the state; these update in place.
+cffnn/optimizers.py validates the arrays and holds the state; these update in place and
+return whether every new parameter is finite (the flag the epoch loop refuses a step on).
 """
 from cython cimport floating
 
@@ -11,27 +12,33 @@ from cffnn._optimizers cimport adam_update, rprop_update, sgd_update
 def sgd_step(floating[::1] params, const floating[::1] grad, floating[::1] velocity,
              double learning_rate, double momentum, bint nesterov):
     """One SGD step in place; arrays of equal length and dtype (checked by the caller)."""
+    cdef bint finite
     with nogil:
-        sgd_update(&params[0], &grad[0], &velocity[0], &params[0], params.shape[0],
-                   <floating> learning_rate, <floating> momentum, nesterov)
+        finite = sgd_update(&params[0], &grad[0], &velocity[0], &params[0], params.shape[0],
+                            <floating> learning_rate, <floating> momentum, nesterov)
+    return finite
 
 
 def adam_step(floating[::1] params, const floating[::1] grad, floating[::1] first_moment,
               floating[::1] second_moment, double step_size, double beta_1, double beta_2,
               double epsilon):
     """One Adam step in place, with the bias-corrected step size already computed."""
+    cdef bint finite
     with nogil:
-        adam_update(&params[0], &grad[0], &first_moment[0], &second_moment[0], &params[0],
-                    params.shape[0], <floating> step_size, <floating> beta_1,
-                    <floating> (1 - beta_1), <floating> beta_2, <floating> (1 - beta_2),
-                    <floating> epsilon)
+        finite = adam_update(&params[0], &grad[0], &first_moment[0], &second_moment[0],
+                             &params[0], params.shape[0], <floating> step_size,
+                             <floating> beta_1, <floating> (1 - beta_1), <floating> beta_2,
+                             <floating> (1 - beta_2), <floating> epsilon)
+    return finite
 
 
 def rprop_step(floating[::1] params, const floating[::1] grad, floating[::1] previous_grad,
                floating[::1] step_sizes, double increase, double decrease, double delta_min,
                double delta_max):
     """One iRPROP- step in place (full-batch gradient)."""
+    cdef bint finite
     with nogil:
-        rprop_update(&params[0], &grad[0], &previous_grad[0], &step_sizes[0], &params[0],
-                     params.shape[0], <floating> increase, <floating> decrease,
-                     <floating> delta_min, <floating> delta_max)
+        finite = rprop_update(&params[0], &grad[0], &previous_grad[0], &step_sizes[0],
+                              &params[0], params.shape[0], <floating> increase,
+                              <floating> decrease, <floating> delta_min, <floating> delta_max)
+    return finite

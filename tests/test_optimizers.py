@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 import cffnn
-from cffnn import reference
+from cffnn import _optimizers, reference
 
 
 def run_steps(optimizer, make_reference_step, dtype, n_steps=25, n_params=1000, seed=0):
@@ -64,6 +64,41 @@ def test_steps_match_reference(make_optimizer, make_reference_step, dtype, rtol)
     assert params.dtype == dtype
     scale = np.max(np.abs(expected))
     assert np.max(np.abs(params - expected)) <= rtol * scale
+
+
+def compiled_update(kind, params, grad):
+    """One in-place step of a compiled update (cffnn/_optimizers.pyx) from fresh state;
+    returns its flag: whether every new parameter is finite."""
+    if kind in ("sgd", "nesterov"):
+        return _optimizers.sgd_step(params, grad, np.zeros_like(params), 0.1, 0.9,
+                                    kind == "nesterov")
+    if kind == "adam":
+        return _optimizers.adam_step(params, grad, np.zeros_like(params),
+                                     np.zeros_like(params), 0.001, 0.9, 0.999, 1e-8)
+    return _optimizers.rprop_step(params, grad, np.zeros_like(params),
+                                  np.full_like(params, 0.1), 1.2, 0.5, 0.0, 50.0)
+
+
+@pytest.mark.parametrize("kind", ["sgd", "nesterov", "adam", "rprop"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_updates_flag_every_non_finite_new_parameter(kind, dtype):
+    """The fused updates OR a non-finite flag into their loop (checks.h's bit test, which
+    fit_epoch refuses a step on): it must see a NaN or infinity in every vector lane and in
+    the scalar tail, and nothing else, not the largest finite value, subnormals or -0."""
+    info = np.finfo(dtype)
+    for n in (1, 3, 8, 9, 17, 35):
+        grad = np.zeros(n, dtype=dtype)
+        for position in range(n):
+            for bad in (np.inf, -np.inf, np.nan):
+                params = np.linspace(-1, 1, n).astype(dtype)
+                params[position] = bad
+                assert not compiled_update(kind, params, grad), (n, position, bad)
+        edge = np.resize(np.array([info.max, -info.max, info.smallest_subnormal, -0.0,
+                                   info.tiny, 1.0], dtype=dtype), n)
+        assert compiled_update(kind, edge, grad)
+    if kind in ("sgd", "nesterov"):   # finite in, overflowing out
+        params = np.full(9, info.max, dtype=dtype)
+        assert not compiled_update(kind, params, np.full(9, -info.max, dtype=dtype))
 
 
 def test_state_lives_in_the_params_dtype_and_reset_forgets_it():
