@@ -105,7 +105,11 @@ static inline int cffnn_gradient_gemm_pays(ptrdiff_t n, ptrdiff_t k) {
  * (CFFNN_SPARSE_FIRST_MAX_ACTIVE: a task that starts mid-image may have one with few).
  * Reading the tiles' A values where they lie instead of packed cost 12-17% more a listed
  * p. Forward products of Fashion-MNIST images lost (0.91-0.93x, B packed too): their
- * tiles of 6 images have all pixels 0 at only 16.5% of p: the plain loop. */
+ * tiles of 6 images have all pixels 0 at only 16.5% of p: the plain loop. (A later try
+ * listed each tile's p per k block and read A where it lies, B packed: 64 x 784 by
+ * 784 x 256 ran 1.25x faster alone with W hot, bit for bit, but within an epoch the
+ * forward product's share stayed 33-34%: there W comes from L3 and the other core's
+ * update, which bound it.) */
 #define CFFNN_SPARSE_MIN_COLUMNS 64
 #define CFFNN_SPARSE_MIN_MACS 1048576
 #define CFFNN_SPARSE_MAX_SCRATCH (1 << 20)
