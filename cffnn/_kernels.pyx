@@ -675,6 +675,12 @@ cdef int forward_all(const Layout* net, const floating* params, const floating* 
     is one or two blocks and large enough (helper_split_row), else on a team when the work
     is large enough.
 
+    Not on a team when the second of two blocks has ROW_KERNEL_MAX_ROWS rows or fewer:
+    the team's second thread would have next to nothing to do, and starting it cost more
+    than that saved (784-256-128-10 at 65-68 rows, 1-thread/2-thread time: float32
+    0.78-0.91 on a team, 0.99-1.01 without; float64 0.97-1.01 on a team). The blocks
+    are the same either way, so are the bits.
+
     Stores the summed loss (targets given) or 0 in total; returns -1 if out of memory.
     """
     cdef Py_ssize_t k, block, max_width = 1
@@ -682,7 +688,9 @@ cdef int forward_all(const Layout* net, const floating* params, const floating* 
     cdef Py_ssize_t n_blocks = block_count(net, n_rows)
     cdef Py_ssize_t split = helper_split_row(net, n_rows, targets != NULL, n_threads,
                                             sizeof(floating))
-    cdef int team = 1 if split > 0 else team_size(net, n_rows, n_threads)
+    cdef bint few_rows_left = (n_blocks == 2
+                               and n_rows - rows_per_block <= ROW_KERNEL_MAX_ROWS)
+    cdef int team = 1 if split > 0 or few_rows_left else team_size(net, n_rows, n_threads)
     cdef bint halves_done = False
     cdef unsigned int fp_mode = cffnn_fp_mode(), thread_fp_mode
     for k in range(1, net.n_layers + 1):
