@@ -434,19 +434,6 @@ def test_gradient_does_not_depend_on_the_thread_count(dtype, case):
             f"{np.max(np.abs(grad - expected)[mismatched] / np.abs(expected[mismatched]))}")
 
 
-@pytest.mark.parametrize("case", list(THREADED_CASES))
-@pytest.mark.parametrize("dtype", DTYPES)
-def test_gradient_agrees_across_thread_counts_to_rounding(dtype, case):
-    net, X, Y, sample_weight = _threaded_problem(case, dtype)
-    _, expected = net.loss_and_gradient(X, Y, alpha=0.1, sample_weight=sample_weight,
-                                        n_threads=1)
-    for n_threads in THREAD_COUNTS:
-        _, grad = net.loss_and_gradient(X, Y, alpha=0.1, sample_weight=sample_weight,
-                                        n_threads=n_threads)
-        np.testing.assert_allclose(grad, expected, rtol=0,
-                                   atol=RTOL[dtype] * np.max(np.abs(expected)))
-
-
 def test_loss_equals_loss_of_loss_and_gradient():
     net, X, Y, sample_weight = _problem(n_samples=500)
     for alpha in (0.0, 0.7):
