@@ -19,7 +19,7 @@ def reference_epochs(net, X, Y, kind, settings, batch_size, alpha, sample_weight
     """Mean losses of epochs of reference steps on a copy of net's parameters, minibatches
     being consecutive slices of X[order] for each order; returns (params, losses)."""
     twin = cffnn.Network(net.layer_sizes, activation=list(net.activations), output=net.output,
-                         dtype=np.float64, random_state=0)
+                         loss=net.loss_name, dtype=np.float64, random_state=0)
     twin.params = net.params
     params = twin.params
     state = [np.zeros_like(params), np.zeros_like(params)]
@@ -75,6 +75,26 @@ def test_unshuffled_epochs_equal_reference_steps(name, alpha, weighted):
     optimizer = make_optimizer()
     losses = [net.fit_epoch(X, y, optimizer, batch_size=20, shuffle=False, alpha=alpha,
                             sample_weight=sample_weight) for _ in range(3)]
+    assert np.max(np.abs(net.params - expected)) <= 1e-10 * np.max(np.abs(expected))
+    np.testing.assert_allclose(losses, expected_losses, rtol=1e-10)
+
+
+@pytest.mark.parametrize("output, loss", [("logistic", "squared_error"),
+                                          ("softmax", "squared_error"),
+                                          ("logistic", "binary_log_loss"),
+                                          ("identity", "squared_error")])
+def test_unshuffled_epochs_equal_reference_steps_for_every_output_and_loss(output, loss):
+    """The epoch's output deltas for the other output/loss pairs (the general chain rule
+    of the non-canonical ones among them), float64, weighted, with a penalty."""
+    X, y, sample_weight = make_problem()
+    Y = np.eye(3)[y] if output != "identity" else np.random.default_rng(1).normal(size=(103, 3))
+    net = cffnn.Network([5, 8, 3], activation="gelu", output=output, loss=loss,
+                        dtype=np.float64, random_state=0)
+    expected, expected_losses = reference_epochs(
+        net, X, Y, "sgd", (0.1, 0.9, False), 20, 0.01, sample_weight, [np.arange(103)] * 2)
+    optimizer = cffnn.SGD(0.1, momentum=0.9)
+    losses = [net.fit_epoch(X, Y, optimizer, batch_size=20, shuffle=False, alpha=0.01,
+                            sample_weight=sample_weight) for _ in range(2)]
     assert np.max(np.abs(net.params - expected)) <= 1e-10 * np.max(np.abs(expected))
     np.testing.assert_allclose(losses, expected_losses, rtol=1e-10)
 
