@@ -677,9 +677,9 @@ cdef int forward_all(const Layout* net, const floating* params, const floating* 
 
     Not on a team when the second of two blocks has ROW_KERNEL_MAX_ROWS rows or fewer:
     the team's second thread would have next to nothing to do, and starting it cost more
-    than that saved (784-256-128-10 at 65-68 rows, 1-thread/2-thread time: float32
-    0.78-0.91 on a team, 0.99-1.01 without; float64 0.97-1.01 on a team). The blocks
-    are the same either way, so are the bits.
+    than that saved (784-256-128-10 at 65-68 rows, 1-thread/2-thread time over four
+    runs: float32 0.78-1.02 on a team, 0.99-1.01 without; float64 0.97-1.08 on a team,
+    within the noise). The blocks are the same either way, so are the bits.
 
     Stores the summed loss (targets given) or 0 in total; returns -1 if out of memory.
     """
