@@ -52,8 +52,9 @@ import numpy as np
 
 cnp.import_array()
 
-from cffnn._blas cimport (cffnn_small_gemm_available, cffnn_small_gemm_enabled,
-                          cffnn_sparse_enabled, cffnn_sparse_products,
+from cffnn._blas cimport (cffnn_medium_gemm_pays, cffnn_small_gemm_available,
+                          cffnn_small_gemm_enabled, cffnn_sparse_enabled,
+                          cffnn_sparse_products,
                           forward_product_rowwise, gemm, gemm_bias)
 from cffnn._layers cimport (
     CFFNN_IDENTITY, CFFNN_LOGISTIC, CFFNN_TANH, CFFNN_RELU, CFFNN_LEAKY_RELU, CFFNN_ELU,
@@ -118,6 +119,7 @@ cdef extern from "cffnn/rowkernel.h" nogil:
     void cffnn_row_times_matrix_d(const double* x, const double* W, Py_ssize_t ldw,
                                   const double* b, double* y, Py_ssize_t n_in,
                                   Py_ssize_t n_out, int* nonzero)
+    Py_ssize_t cffnn_count_nonzero_f(const float* x, Py_ssize_t n, int* nonzero)
     Py_ssize_t CFFNN_ROW_SCRATCH(Py_ssize_t n_in)
 
 cdef extern from "cffnn/helper.h" nogil:
@@ -257,6 +259,35 @@ cdef inline int team_size(const Layout* net, Py_ssize_t n_rows, int n_threads) n
     return threads_worth(net, n_rows, n_threads, PARALLEL_MIN_MACS)
 
 
+cdef inline bint few_rows_by_gemm(const Layout* net, const floating* x, Py_ssize_t n_rows,
+                                  Py_ssize_t split, int* scratch) noexcept nogil:
+    """Whether layers 0 and 1 of a few float32 rows of a large network (cut at split,
+    first_layers_in_halves) go through smallgemm.h, all rows at once, instead of
+    rowkernel.h, a row at a time: when the rows' inputs are dense enough.
+
+    rowkernel.h reads W once a row, its rows of nonzero inputs only (all of them unless
+    a quarter are 0, cffnn_rows_used); smallgemm.h reads W once for up to 4 rows, but
+    every row of it. Measured in C, layer 0 of 784-256-128-10: rowkernel.h 11.4 us a
+    dense row (6.2 with half the inputs 0), smallgemm.h 23.1-23.7 us for 1-4 dense rows
+    (24.5-27.5 half 0): so smallgemm.h when the rows' reads of W add up to more than two
+    dense rows' (3-4 dense rows: 33.1 and 43.4 us against 23.7). A function of x, never
+    of the threads, so that one thread and two sum alike. Every product of the halves
+    must take smallgemm.h (gemm_bias): n2 >= 16 (cffnn_medium_gemm_pays). scratch:
+    CFFNN_ROW_SCRATCH(n0) ints.
+    """
+    cdef Py_ssize_t row, n_in = net.sizes[0], nonzero = 0, reads = 0
+    if (floating is double or n_rows < 3 or not cffnn_small_gemm_available()
+            or not (cffnn_medium_gemm_pays(n_rows, split)
+                    and cffnn_medium_gemm_pays(n_rows, net.sizes[1] - split)
+                    and cffnn_medium_gemm_pays(n_rows, net.sizes[2]))):
+        return False
+    for row in range(n_rows):
+        if floating is float:
+            nonzero = cffnn_count_nonzero_f(x + row * n_in, n_in, scratch)
+        reads += n_in if 4 * nonzero > 3 * n_in else nonzero
+    return reads > 2 * n_in
+
+
 cdef void forward_block(const Layout* net, const floating* params,
                         const floating* x, Py_ssize_t n_rows,
                         floating** outputs, floating** preactivations,
@@ -269,7 +300,8 @@ cdef void forward_block(const Layout* net, const floating* params,
     Up to ROW_KERNEL_MAX_ROWS rows go through rowkernel.h instead of GEMM (unless
     gemm_only: a half of a larger batch, helper_split_row), layers 0 and 1 in halves when
     the network is large enough (row_split_column), on two threads when may_share and
-    the helper thread is at hand (first_layers_in_halves).
+    the helper thread is at hand (first_layers_in_halves); there 3-4 dense float32 rows
+    take smallgemm.h for those two layers instead (few_rows_by_gemm).
     """
     cdef Py_ssize_t k, row, n_in, n_out, max_in = 0, first = 0, split = 0, scratch_ints
     cdef int code
@@ -298,7 +330,7 @@ cdef void forward_block(const Layout* net, const floating* params,
     if nonzero != NULL and split > 0:
         first_layers_in_halves(net, params, x, n_rows, split, outputs[0], preactivations[0],
                                outputs[1], partial, nonzero, nonzero + scratch_ints,
-                               may_share)
+                               may_share, few_rows_by_gemm(net, x, n_rows, split, nonzero))
         code = net.codes[1]
         if stop_at_logits and net.n_layers == 2:
             code = CFFNN_IDENTITY
@@ -368,7 +400,7 @@ cdef inline Py_ssize_t row_split_column(const Layout* net, Py_ssize_t itemsize) 
 
 cdef void first_layers_half(const Layout* net, const floating* params, const floating* x,
                             Py_ssize_t n_rows, Py_ssize_t c0, Py_ssize_t c1, bint layer0,
-                            floating* hidden, floating* hidden_preactivation,
+                            bint by_gemm, floating* hidden, floating* hidden_preactivation,
                             floating* share, int* nonzero) noexcept nogil:
     """Columns [c0, c1) of layer 0 and their share of layer 1, for n_rows rows of x:
 
@@ -377,7 +409,9 @@ cdef void first_layers_half(const Layout* net, const floating* params, const flo
 
     hidden: (n_rows, n1); hidden_preactivation: NULL or (n_rows, n1), receives A0's
     columns; share: (n_rows, n2). Each column of hidden, and share, is summed the same way
-    whichever thread runs this and whether layer 0 came in one pass (layer0 False).
+    whichever thread runs this and whether layer 0 came in one pass (layer0 False):
+    row by row through rowkernel.h, or with by_gemm (few_rows_by_gemm) all rows at once
+    through smallgemm.h, whose sums do not depend on the columns taken either.
     """
     cdef Py_ssize_t row, n0 = net.sizes[0], n1 = net.sizes[1], n2 = net.sizes[2]
     cdef const floating* W0 = params + net.weight_offsets[0]
@@ -385,14 +419,21 @@ cdef void first_layers_half(const Layout* net, const floating* params, const flo
     cdef const floating* W1 = params + net.weight_offsets[1]
     cdef const floating* b1 = params + net.bias_offsets[1] if c0 == 0 else NULL
     cdef floating* z
+    if layer0 and by_gemm:
+        gemm_bias(<int> n_rows, <int> (c1 - c0), <int> n0, x, <int> n0, W0 + c0, <int> n1,
+                  hidden + c0, <int> n1, b0 + c0, False)
     for row in range(n_rows):
         z = hidden + row * n1 + c0
-        if layer0:
+        if layer0 and not by_gemm:
             row_times_matrix(x + row * n0, W0 + c0, n1, b0 + c0, z, n0, c1 - c0, nonzero)
         bias_activation(z, NULL, 1, c1 - c0, net.codes[0],
                         hidden_preactivation + row * n1 + c0
                         if hidden_preactivation != NULL else NULL)
-        row_times_matrix(z, W1 + c0 * n2, n2, b1, share + row * n2, c1 - c0, n2, nonzero)
+        if not by_gemm:
+            row_times_matrix(z, W1 + c0 * n2, n2, b1, share + row * n2, c1 - c0, n2, nonzero)
+    if by_gemm:
+        gemm_bias(<int> n_rows, <int> n2, <int> (c1 - c0), hidden + c0, <int> n1,
+                  W1 + c0 * n2, <int> n2, share, <int> n2, b1, False)
 
 
 cdef struct RowHalf:
@@ -401,6 +442,7 @@ cdef struct RowHalf:
     const void* params
     const void* x
     Py_ssize_t n_rows, c0, c1
+    bint by_gemm
     void* hidden
     void* hidden_preactivation
     void* share
@@ -415,12 +457,14 @@ cdef void second_half_task(void* arg) noexcept nogil:
     cdef unsigned int own_mode = cffnn_adopt_fp_mode(half.fp_mode)
     if half.is_double:
         first_layers_half(half.net, <const double*> half.params, <const double*> half.x,
-                          half.n_rows, half.c0, half.c1, True, <double*> half.hidden,
+                          half.n_rows, half.c0, half.c1, True, half.by_gemm,
+                          <double*> half.hidden,
                           <double*> half.hidden_preactivation, <double*> half.share,
                           half.nonzero)
     else:
         first_layers_half(half.net, <const float*> half.params, <const float*> half.x,
-                          half.n_rows, half.c0, half.c1, True, <float*> half.hidden,
+                          half.n_rows, half.c0, half.c1, True, half.by_gemm,
+                          <float*> half.hidden,
                           <float*> half.hidden_preactivation, <float*> half.share,
                           half.nonzero)
     cffnn_adopt_fp_mode(own_mode)
@@ -430,7 +474,8 @@ cdef void first_layers_in_halves(const Layout* net, const floating* params,
                                  const floating* x, Py_ssize_t n_rows, Py_ssize_t split,
                                  floating* hidden, floating* hidden_preactivation,
                                  floating* out, floating* second_share, int* nonzero,
-                                 int* second_nonzero, bint may_share) noexcept nogil:
+                                 int* second_nonzero, bint may_share,
+                                 bint by_gemm) noexcept nogil:
     """Layers 0 and 1 of a few rows, the second without its activation:
 
         hidden = h_0(x W0 + b0)                      (n_rows, n1)
@@ -443,9 +488,10 @@ cdef void first_layers_in_halves(const Layout* net, const floating* params,
     row of that network. Otherwise, or when the helper is not at hand, this thread runs
     layer 0 in one pass (the same sums per column, in the same order, as the halves:
     rowkernel.h adds the rows in the same chunks whatever the columns) and then the two
-    shares of layer 1: the result is bit for bit the same either way.
+    shares of layer 1: the result is bit for bit the same either way. by_gemm: the
+    products go through smallgemm.h instead of rowkernel.h (few_rows_by_gemm).
     """
-    cdef Py_ssize_t n1 = net.sizes[1], n2 = net.sizes[2], i
+    cdef Py_ssize_t n0 = net.sizes[0], n1 = net.sizes[1], n2 = net.sizes[2], i
     cdef RowHalf second
     second.net = net
     second.params = params
@@ -453,6 +499,7 @@ cdef void first_layers_in_halves(const Layout* net, const floating* params,
     second.n_rows = n_rows
     second.c0 = split
     second.c1 = n1
+    second.by_gemm = by_gemm
     second.hidden = hidden
     second.hidden_preactivation = hidden_preactivation
     second.share = second_share
@@ -460,17 +507,22 @@ cdef void first_layers_in_halves(const Layout* net, const floating* params,
     second.is_double = floating is double
     second.fp_mode = cffnn_fp_mode()
     if may_share and cffnn_helper_post(second_half_task, &second):
-        first_layers_half(net, params, x, n_rows, 0, split, True, hidden,
+        first_layers_half(net, params, x, n_rows, 0, split, True, by_gemm, hidden,
                           hidden_preactivation, out, nonzero)
         cffnn_helper_join()      # the second half has run, here or on the helper
     else:
-        for i in range(n_rows):
-            row_times_matrix(x + i * net.sizes[0], params + net.weight_offsets[0], n1,
-                             params + net.bias_offsets[0], hidden + i * n1, net.sizes[0],
-                             n1, nonzero)
-        first_layers_half(net, params, x, n_rows, 0, split, False, hidden,
+        if by_gemm:
+            gemm_bias(<int> n_rows, <int> n1, <int> n0, x, <int> n0,
+                      params + net.weight_offsets[0], <int> n1, hidden, <int> n1,
+                      params + net.bias_offsets[0], False)
+        else:
+            for i in range(n_rows):
+                row_times_matrix(x + i * n0, params + net.weight_offsets[0], n1,
+                                 params + net.bias_offsets[0], hidden + i * n1, n0, n1,
+                                 nonzero)
+        first_layers_half(net, params, x, n_rows, 0, split, False, by_gemm, hidden,
                           hidden_preactivation, out, nonzero)
-        first_layers_half(net, params, x, n_rows, split, n1, False, hidden,
+        first_layers_half(net, params, x, n_rows, split, n1, False, by_gemm, hidden,
                           hidden_preactivation, second_share, nonzero)
         if may_share:
             cffnn_helper_note_end()
@@ -1744,6 +1796,25 @@ cdef class CompiledNetwork:
         """(epochs started on a team, how many of them went solo): how often another
         process took a core of fit_epoch's team (include/cffnn/team.h)."""
         return self.team_backoff.team_epochs, self.team_backoff.solo_epochs
+
+    def few_rows_take_gemm(self, cnp.ndarray X):
+        """Whether a forward pass of X's few rows (at most ROW_KERNEL_MAX_ROWS, C-contiguous
+        in the network's dtype) runs layers 0 and 1 through smallgemm.h instead of
+        rowkernel.h (few_rows_by_gemm), for the tests of that choice."""
+        cdef Layout* net = &self.layout
+        cdef Py_ssize_t n_rows = X.shape[0]
+        cdef Py_ssize_t split = row_split_column(net, cnp.PyArray_ITEMSIZE(self.params))
+        cdef const void* x = data_of(X, n_rows, net.sizes[0], self.typenum, "X")
+        cdef int* scratch
+        cdef bint by_gemm = False
+        if n_rows > ROW_KERNEL_MAX_ROWS or split == 0 or self.typenum != cnp.NPY_FLOAT32:
+            return False
+        scratch = <int*> malloc(CFFNN_ROW_SCRATCH(net.sizes[0]) * sizeof(int))
+        if scratch == NULL:
+            raise MemoryError()
+        by_gemm = few_rows_by_gemm(net, <const float*> x, n_rows, split, scratch)
+        free(scratch)
+        return by_gemm
 
     cdef const double* _sample_weight(self, object sample_weight, Py_ssize_t n_rows) except? NULL:
         if sample_weight is None:

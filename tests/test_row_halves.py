@@ -10,7 +10,7 @@ import sys
 import numpy as np
 import pytest
 
-from cffnn import check_gradient
+from cffnn import _kernels, check_gradient
 from _testing import (HIDDEN_ACTIVATIONS, OUTPUT_LOSS_PAIRS, PAIR_IDS,
                       forward_in_threads_matches, helper_can_run, helper_takes_part,
                       make_targets, network, reference_results, rel_err,
@@ -58,6 +58,52 @@ def test_one_thread_and_two_give_the_same_bits(dtype, activation, output):
             np.testing.assert_array_equal(net._forward_checked(X, 1), one)
             expected, _, _ = reference_results(net, X, np.zeros((n_rows, sizes[-1])))
             assert rel_err(one, expected) <= TOLERANCE[dtype]
+
+
+def dense_rows(net, rng, n_rows):
+    return rng.normal(size=(n_rows, net.layer_sizes[0])).astype(net.dtype)
+
+
+def test_few_dense_rows_take_smallgemm_where_it_reads_w_fewer_times():
+    """few_rows_by_gemm: 3 or 4 float32 rows whose reads of W through rowkernel.h add up
+    to more than two dense rows' go through smallgemm.h instead (W read once); fewer or
+    sparser rows stay with rowkernel.h; never float64, nor a layer 1 under 16 wide, nor
+    without smallgemm.h (no AVX2/FMA)."""
+    rng = np.random.default_rng(8)
+    net = network(SIZES[np.float32], dtype=np.float32)
+    takes = net._compiled.few_rows_take_gemm
+    if not _kernels.small_gemm_available():
+        assert not takes(dense_rows(net, rng, 4))
+        return
+    assert [takes(dense_rows(net, rng, n)) for n in (1, 2, 3, 4)] == [False, False, True,
+                                                                      True]
+    half_zeros = dense_rows(net, rng, 4)
+    half_zeros[:, ::2] = 0                                  # two dense rows' reads
+    assert not takes(half_zeros)
+    assert not takes(rows_of(net, rng, 3))                  # a third 0: 3 x 2/3 rows
+    assert takes(rows_of(net, rng, 4))
+    net64 = network(SIZES[np.float64], dtype=np.float64)
+    assert not net64._compiled.few_rows_take_gemm(dense_rows(net64, rng, 4))
+    narrow = network(TWO_LAYERS[np.float32], dtype=np.float32)          # n2 = 4
+    assert not narrow._compiled.few_rows_take_gemm(dense_rows(narrow, rng, 4))
+
+
+@pytest.mark.parametrize("activation", HIDDEN_ACTIVATIONS)
+@pytest.mark.parametrize("output", ["identity", "logistic", "softmax"])
+def test_dense_rows_through_smallgemm_give_the_same_bits_on_one_thread_and_two(
+        activation, output):
+    """Layer 0 in one product on one thread, in two halves of columns on two (the
+    helper's through smallgemm.h too): the same sums per column."""
+    rng = np.random.default_rng(9)
+    net = network(SIZES[np.float32], activation=activation, output=output,
+                  dtype=np.float32)
+    for n_rows in (3, 4):
+        X = dense_rows(net, rng, n_rows)
+        one, two = forward_twice(net, X)
+        np.testing.assert_array_equal(one, two)
+        np.testing.assert_array_equal(net.forward(X, n_threads=2), one)
+        expected, _, _ = reference_results(net, X, np.zeros((n_rows, 3)))
+        assert rel_err(one, expected) <= TOLERANCE[np.float32]
 
 
 @pytest.mark.parametrize("dtype", DTYPES)

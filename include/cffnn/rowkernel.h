@@ -238,4 +238,15 @@ static inline void NAME(const T *x, const T *W, ptrdiff_t ldw, const T *b, T *y,
 CFFNN_DEFINE_ROW_DISPATCH(cffnn_row_times_matrix_f, float, f)
 CFFNN_DEFINE_ROW_DISPATCH(cffnn_row_times_matrix_d, double, d)
 
+/* How many of x[0 .. n) are not 0 (NaN counts): the scan above, whose list goes to
+ * nonzero (CFFNN_ROW_SCRATCH(n) ints of scratch). For a caller that weighs what the rows
+ * of a few inputs would cost here (cffnn/_kernels.pyx, few_rows_by_gemm). */
+static inline ptrdiff_t cffnn_count_nonzero_f(const float *x, ptrdiff_t n, int *nonzero) {
+#ifdef CFFNN_ROW_AVX2
+    if (cffnn_has_avx2_fma())
+        return cffnn_nonzero_f_avx2(x, n, nonzero);
+#endif
+    return cffnn_nonzero_f_base(x, n, nonzero);
+}
+
 #endif /* CFFNN_ROWKERNEL_H */
