@@ -153,6 +153,7 @@ DEF MIN_GRADIENT_ROWS = 64
 DEF SMALL_GRADIENT_ROWS = 16
 DEF MAX_LAYERS = 64                 # per-block pointer arrays live on the stack
 DEF ROW_KERNEL_MAX_ROWS = 4         # up to this many rows, rowkernel.h instead of GEMM
+DEF COLUMN_SPLIT_MAX_ROWS = 6       # ... up to this many, layer 0 in column halves
 DEF ROW_SPLIT_MIN_BYTES = 131072    # weights of layers 0 and 1 from which rows go in halves
 DEF BATCH_SPLIT_MIN_MACS = 262144   # multiply-adds from which a batch goes in halves
 DEF BATCH_SPLIT_MAX_MACS = 8388608  # ... up to which two even blocks do (above: a team)
@@ -301,7 +302,9 @@ cdef void forward_block(const Layout* net, const floating* params,
     gemm_only: a half of a larger batch, helper_split_row), layers 0 and 1 in halves when
     the network is large enough (row_split_column), on two threads when may_share and
     the helper thread is at hand (first_layers_in_halves); there 3-4 dense float32 rows
-    take smallgemm.h for those two layers instead (few_rows_by_gemm).
+    take smallgemm.h for those two layers instead (few_rows_by_gemm). 5-6 float32 rows,
+    one GEMM tile, share layer 0's columns with the helper when may_share
+    (layer0_column_split), with the bits of one call.
     """
     cdef Py_ssize_t k, row, n_in, n_out, max_in = 0, first = 0, split = 0, scratch_ints
     cdef int code
@@ -312,6 +315,10 @@ cdef void forward_block(const Layout* net, const floating* params,
     cdef floating* partial = NULL
     cdef void* row_scratch = NULL
     cdef bint fuse_relu
+    cdef Py_ssize_t column_split = 0
+    if (floating is float and may_share and not gemm_only
+            and ROW_KERNEL_MAX_ROWS < n_rows <= COLUMN_SPLIT_MAX_ROWS):
+        column_split = layer0_column_split(net, n_rows)
     if n_rows <= ROW_KERNEL_MAX_ROWS and not gemm_only:
         for k in range(net.n_layers):
             max_in = max(max_in, net.sizes[k])
@@ -352,8 +359,21 @@ cdef void forward_block(const Layout* net, const floating* params,
             biases = NULL   # already added
         else:
             fuse_relu = code == CFFNN_RELU and preactivations[k] == NULL
-            if gemm_bias(<int> n_rows, <int> n_out, <int> n_in, previous, <int> n_in,
-                         weights, <int> n_out, outputs[k], <int> n_out, biases, fuse_relu):
+            if k == 0 and column_split > 0 and floating is float:
+                # the same sums per column as the call below (layer0_column_split)
+                if not gemm_bias_in_column_halves(
+                        <int> n_rows, <int> n_out, <int> n_in, <const float*> previous,
+                        <const float*> weights, <float*> outputs[k], <const float*> biases,
+                        fuse_relu, <int> column_split):
+                    gemm_bias(<int> n_rows, <int> n_out, <int> n_in, previous, <int> n_in,
+                              weights, <int> n_out, outputs[k], <int> n_out, biases,
+                              fuse_relu)
+                    cffnn_helper_note_end()   # (the helper was not at hand)
+                biases = NULL
+                if fuse_relu:
+                    code = CFFNN_IDENTITY
+            elif gemm_bias(<int> n_rows, <int> n_out, <int> n_in, previous, <int> n_in,
+                           weights, <int> n_out, outputs[k], <int> n_out, biases, fuse_relu):
                 biases = NULL               # added, and the ReLU applied, in registers
                 if fuse_relu:
                     code = CFFNN_IDENTITY
@@ -528,6 +548,77 @@ cdef void first_layers_in_halves(const Layout* net, const floating* params,
             cffnn_helper_note_end()
     for i in range(n_rows * n2):
         out[i] += second_share[i]
+
+
+# --------------------------------------------------------------------------------------
+# 5-6 rows on two threads: layer 0's columns in halves (include/cffnn/helper.h)
+# --------------------------------------------------------------------------------------
+
+cdef inline Py_ssize_t layer0_column_split(const Layout* net, Py_ssize_t n_rows) noexcept nogil:
+    """The column at which a forward pass of n_rows float32 rows (5-6: one tile of
+    smallgemm.h, which helper_split_row does not cut by rows) cuts layer 0 for helper.h's
+    thread, or 0 for no cut: where row_split_column cuts a large network and both halves
+    take smallgemm.h (gemm_bias). Each column of smallgemm.h is one chain of FMAs whatever
+    columns share the call, and the cut is a multiple of 16 (whole panels), so the halves
+    give the bits of one call: one thread need not cut. Measured, 784-256-128-10,
+    1-thread/2-thread time (before, 5-6 rows ran on one thread whatever n_threads):
+    dense rows 1.50 (5 rows) and 1.54 (6), Fashion-MNIST rows 1.71 and 1.35. (Cutting
+    layer 1 as first_layers_in_halves does would change its sums, and cost one thread
+    3-11%.)
+    """
+    cdef Py_ssize_t split = row_split_column(net, sizeof(float))
+    if (split == 0 or not cffnn_small_gemm_available()
+            or not cffnn_medium_gemm_pays(n_rows, split)
+            or not cffnn_medium_gemm_pays(n_rows, net.sizes[1] - split)):
+        return 0
+    return split
+
+
+cdef struct ColumnHalf:
+    # gemm_bias's arguments for columns [c0, n_out) of a layer, as the helper thread gets
+    # them (float32 only: smallgemm.h's medium products are)
+    int n_rows, n_out, n_in, c0
+    const float* x
+    const float* weights
+    const float* biases
+    float* out
+    bint relu
+    unsigned int fp_mode            # the caller's floating-point mode (fpmode.h)
+
+
+cdef void column_half_task(void* arg) noexcept nogil:
+    """The helper thread's task (helper.h): gemm_bias on a ColumnHalf's columns."""
+    cdef ColumnHalf* half = <ColumnHalf*> arg
+    cdef unsigned int own_mode = cffnn_adopt_fp_mode(half.fp_mode)
+    gemm_bias(half.n_rows, half.n_out - half.c0, half.n_in, half.x, half.n_in,
+              half.weights + half.c0, half.n_out, half.out + half.c0, half.n_out,
+              half.biases + half.c0, half.relu)
+    cffnn_adopt_fp_mode(own_mode)
+
+
+cdef bint gemm_bias_in_column_halves(int n_rows, int n_out, int n_in, const float* x,
+                                     const float* weights, float* out,
+                                     const float* biases, bint relu,
+                                     int split) noexcept nogil:
+    """gemm_bias (out = x W + b, then ReLU with relu; biases not NULL) with columns
+    [split, n_out) on helper.h's thread; False, having done nothing, when the helper is
+    not at hand (then call gemm_bias on all columns: the same bits)."""
+    cdef ColumnHalf second
+    second.n_rows = n_rows
+    second.n_out = n_out
+    second.n_in = n_in
+    second.c0 = split
+    second.x = x
+    second.weights = weights
+    second.biases = biases
+    second.out = out
+    second.relu = relu
+    second.fp_mode = cffnn_fp_mode()
+    if not cffnn_helper_post(column_half_task, &second):
+        return False
+    gemm_bias(n_rows, split, n_in, x, n_in, weights, n_out, out, n_out, biases, relu)
+    cffnn_helper_join()      # the second half has run, here or on the helper
+    return True
 
 
 # --------------------------------------------------------------------------------------

@@ -107,6 +107,38 @@ def test_dense_rows_through_smallgemm_give_the_same_bits_on_one_thread_and_two(
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("activation", HIDDEN_ACTIVATIONS)
+@pytest.mark.parametrize("output", ["identity", "logistic", "softmax"])
+def test_five_or_six_rows_give_the_same_bits_on_one_thread_and_two(dtype, activation,
+                                                                   output):
+    """5-6 float32 rows share layer 0's columns with the helper (layer0_column_split):
+    each column is summed as in one call, so the bits are one thread's."""
+    rng = np.random.default_rng(10)
+    net = network(SIZES[dtype], activation=activation, output=output, dtype=dtype)
+    for n_rows in (5, 6):
+        for X in (dense_rows(net, rng, n_rows), rows_of(net, rng, n_rows)):
+            one = net.forward(X, n_threads=1)
+            for _ in range(3):
+                np.testing.assert_array_equal(net.forward(X, n_threads=2), one)
+            expected, _, _ = reference_results(net, X, np.zeros((n_rows, 3)))
+            assert rel_err(one, expected) <= TOLERANCE[dtype]
+
+
+@pytest.mark.skipif(not helper_can_run(),
+                    reason="helper.h's thread exists on Linux with 2 usable cores or more")
+def test_the_helper_takes_layer_0_columns_of_six_rows_in_a_loop_of_calls():
+    if not _kernels.small_gemm_available():
+        pytest.skip("the columns are cut only where smallgemm.h runs (AVX2, FMA)")
+    net = network(SIZES[np.float32], activation="relu", dtype=np.float32)
+    X = dense_rows(net, np.random.default_rng(11), 6)
+    expected = net.forward(X, n_threads=1)
+
+    def call():
+        np.testing.assert_array_equal(net.forward(X, n_threads=2), expected)
+    assert helper_takes_part(call)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("output, loss", OUTPUT_LOSS_PAIRS, ids=PAIR_IDS)
 def test_loss_and_gradient_of_a_few_rows_match_the_reference(dtype, output, loss):
     """The loss (on two threads when asked) and the training path (on one) cut the
