@@ -468,13 +468,11 @@ cdef struct RowHalf:
     void* share
     int* nonzero
     bint is_double
-    unsigned int fp_mode            # the caller's floating-point mode (fpmode.h)
 
 
 cdef void second_half_task(void* arg) noexcept nogil:
     """The helper thread's task (helper.h): first_layers_half for a RowHalf."""
     cdef RowHalf* half = <RowHalf*> arg
-    cdef unsigned int own_mode = cffnn_adopt_fp_mode(half.fp_mode)
     if half.is_double:
         first_layers_half(half.net, <const double*> half.params, <const double*> half.x,
                           half.n_rows, half.c0, half.c1, True, half.by_gemm,
@@ -487,7 +485,6 @@ cdef void second_half_task(void* arg) noexcept nogil:
                           <float*> half.hidden,
                           <float*> half.hidden_preactivation, <float*> half.share,
                           half.nonzero)
-    cffnn_adopt_fp_mode(own_mode)
 
 
 cdef void first_layers_in_halves(const Layout* net, const floating* params,
@@ -525,7 +522,6 @@ cdef void first_layers_in_halves(const Layout* net, const floating* params,
     second.share = second_share
     second.nonzero = second_nonzero
     second.is_double = floating is double
-    second.fp_mode = cffnn_fp_mode()
     if may_share and cffnn_helper_post(second_half_task, &second):
         first_layers_half(net, params, x, n_rows, 0, split, True, by_gemm, hidden,
                           hidden_preactivation, out, nonzero)
@@ -583,17 +579,14 @@ cdef struct ColumnHalf:
     const float* biases
     float* out
     bint relu
-    unsigned int fp_mode            # the caller's floating-point mode (fpmode.h)
 
 
 cdef void column_half_task(void* arg) noexcept nogil:
     """The helper thread's task (helper.h): gemm_bias on a ColumnHalf's columns."""
     cdef ColumnHalf* half = <ColumnHalf*> arg
-    cdef unsigned int own_mode = cffnn_adopt_fp_mode(half.fp_mode)
     gemm_bias(half.n_rows, half.n_out - half.c0, half.n_in, half.x, half.n_in,
               half.weights + half.c0, half.n_out, half.out + half.c0, half.n_out,
               half.biases + half.c0, half.relu)
-    cffnn_adopt_fp_mode(own_mode)
 
 
 cdef bint gemm_bias_in_column_halves(int n_rows, int n_out, int n_in, const float* x,
@@ -613,7 +606,6 @@ cdef bint gemm_bias_in_column_halves(int n_rows, int n_out, int n_in, const floa
     second.biases = biases
     second.out = out
     second.relu = relu
-    second.fp_mode = cffnn_fp_mode()
     if not cffnn_helper_post(column_half_task, &second):
         return False
     gemm_bias(n_rows, split, n_in, x, n_in, weights, n_out, out, n_out, biases, relu)
@@ -694,14 +686,12 @@ cdef struct BatchHalf:
     void* scratch
     Py_ssize_t max_width
     bint is_double
-    unsigned int fp_mode            # the caller's floating-point mode (fpmode.h)
     double result                   # forward_rows's return value (the half's loss)
 
 
 cdef void batch_half_task(void* arg) noexcept nogil:
     """The helper thread's task (helper.h): forward_rows for a BatchHalf."""
     cdef BatchHalf* half = <BatchHalf*> arg
-    cdef unsigned int own_mode = cffnn_adopt_fp_mode(half.fp_mode)
     if half.is_double:
         half.result = forward_rows(
             half.net, <const double*> half.params, <const double*> half.x, half.row_start,
@@ -714,7 +704,6 @@ cdef void batch_half_task(void* arg) noexcept nogil:
             half.row_stop, <float*> half.out, <const float*> half.targets,
             half.sample_weight, half.inv_weight_sum, half.loss, <float*> half.scratch,
             half.max_width, False, True)
-    cffnn_adopt_fp_mode(own_mode)
 
 
 cdef bint forward_in_halves(const Layout* net, const floating* params, const floating* x,
@@ -741,7 +730,6 @@ cdef bint forward_in_halves(const Layout* net, const floating* params, const flo
     second.scratch = second_scratch
     second.max_width = max_width
     second.is_double = floating is double
-    second.fp_mode = cffnn_fp_mode()
     if not cffnn_helper_post(batch_half_task, &second):
         return False
     losses[0] = forward_rows(net, params, x, 0, split, out, targets, sample_weight,

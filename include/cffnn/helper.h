@@ -48,6 +48,7 @@
 #ifndef CFFNN_HELPER_H
 #define CFFNN_HELPER_H
 
+#include "cffnn/fpmode.h" /* the caller's floating-point mode, for the helper's task */
 #include "cffnn/team.h"   /* atomics, cffnn_cpu_relax, cffnn_now_ns, CFFNN_HAVE_FUTEX */
 
 typedef void (*cffnn_helper_task)(void *arg);
@@ -117,6 +118,7 @@ static struct {
     long long cooldown_end_ns;    /* no posts before this (caller-owned) */
     cffnn_helper_task task;       /* the posted task, written before `request` moves */
     void *arg;
+    unsigned int fp_mode;         /* the poster's floating-point mode, for the task */
 } cffnn_helper;
 
 /* In a child process after fork(): no helper thread exists there. */
@@ -160,7 +162,10 @@ static void *cffnn_helper_main(void *unused) {
         if (__atomic_compare_exchange_n(&cffnn_helper.claimed, &expected, last, 0,
                                         __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
             long long task_start = cffnn_now_ns();
+            /* the task computes as the caller would: its flush-to-zero mode (fpmode.h) */
+            unsigned int own_mode = cffnn_adopt_fp_mode(cffnn_helper.fp_mode);
             cffnn_helper.task(cffnn_helper.arg);
+            cffnn_adopt_fp_mode(own_mode);
             cffnn_helper.task_ns = cffnn_now_ns() - task_start;   /* published below */
             cffnn_helper.task_cpu = sched_getcpu();
             __atomic_fetch_add(&cffnn_helper.tasks_run, 1ull, __ATOMIC_RELAXED);
@@ -197,7 +202,8 @@ static int cffnn_helper_start(void) {
 
 /* Offer task(arg) to the helper. Returns 1 when it was posted (then call
  * cffnn_helper_join() after your own half: the task will have run when it returns), or
- * 0 when the helper is not at hand (run the task yourself). */
+ * 0 when the helper is not at hand (run the task yourself). The helper runs the task in
+ * the caller's floating-point mode (fpmode.h), as the caller itself would. */
 static int cffnn_helper_post(cffnn_helper_task task, void *arg) {
     int free_ = 0;
     long long now = cffnn_now_ns(), previous;
@@ -223,6 +229,7 @@ static int cffnn_helper_post(cffnn_helper_task task, void *arg) {
     }
     cffnn_helper.task = task;
     cffnn_helper.arg = arg;
+    cffnn_helper.fp_mode = cffnn_fp_mode();
     /* the helper announces `sleeping` and then reads `request`; we move `request` and
      * then read `sleeping`: both sequentially consistent, so no wake-up is lost */
     cffnn_helper.ticket = __atomic_add_fetch(&cffnn_helper.request, 1u, __ATOMIC_SEQ_CST);
