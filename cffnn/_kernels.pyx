@@ -261,7 +261,7 @@ cdef inline int team_size(const Layout* net, Py_ssize_t n_rows, int n_threads) n
 
 
 cdef inline bint few_rows_by_gemm(const Layout* net, const floating* x, Py_ssize_t n_rows,
-                                  Py_ssize_t split, int* scratch) noexcept nogil:
+                                  int* scratch) noexcept nogil:
     """Whether layers 0 and 1 of a few float32 rows of a large network (cut at split,
     first_layers_in_halves) go through smallgemm.h, all rows at once, instead of
     rowkernel.h, a row at a time: when the rows' inputs are dense enough.
@@ -273,14 +273,12 @@ cdef inline bint few_rows_by_gemm(const Layout* net, const floating* x, Py_ssize
     (24.5-27.5 half 0): so smallgemm.h when the rows' reads of W add up to more than two
     dense rows' (3-4 dense rows: 33.1 and 43.4 us against 23.7). A function of x, never
     of the threads, so that one thread and two sum alike. Every product of the halves
-    must take smallgemm.h (gemm_bias): n2 >= 16 (cffnn_medium_gemm_pays). scratch:
-    CFFNN_ROW_SCRATCH(n0) ints.
+    must take smallgemm.h (gemm_bias): layer 0's halves (layer0_column_split) and layer
+    1's shares, n2 >= 16 (cffnn_medium_gemm_pays). scratch: CFFNN_ROW_SCRATCH(n0) ints.
     """
     cdef Py_ssize_t row, n_in = net.sizes[0], nonzero = 0, reads = 0
-    if (floating is double or n_rows < 3 or not cffnn_small_gemm_available()
-            or not (cffnn_medium_gemm_pays(n_rows, split)
-                    and cffnn_medium_gemm_pays(n_rows, net.sizes[1] - split)
-                    and cffnn_medium_gemm_pays(n_rows, net.sizes[2]))):
+    if (floating is double or n_rows < 3 or layer0_column_split(net, n_rows) == 0
+            or not cffnn_medium_gemm_pays(n_rows, net.sizes[2])):
         return False
     for row in range(n_rows):
         if floating is float:
@@ -337,7 +335,7 @@ cdef void forward_block(const Layout* net, const floating* params,
     if nonzero != NULL and split > 0:
         first_layers_in_halves(net, params, x, n_rows, split, outputs[0], preactivations[0],
                                outputs[1], partial, nonzero, nonzero + scratch_ints,
-                               may_share, few_rows_by_gemm(net, x, n_rows, split, nonzero))
+                               may_share, few_rows_by_gemm(net, x, n_rows, nonzero))
         code = net.codes[1]
         if stop_at_logits and net.n_layers == 2:
             code = CFFNN_IDENTITY
@@ -551,10 +549,11 @@ cdef void first_layers_in_halves(const Layout* net, const floating* params,
 # --------------------------------------------------------------------------------------
 
 cdef inline Py_ssize_t layer0_column_split(const Layout* net, Py_ssize_t n_rows) noexcept nogil:
-    """The column at which a forward pass of n_rows float32 rows (5-6: one tile of
-    smallgemm.h, which helper_split_row does not cut by rows) cuts layer 0 for helper.h's
-    thread, or 0 for no cut: where row_split_column cuts a large network and both halves
-    take smallgemm.h (gemm_bias). Each column of smallgemm.h is one chain of FMAs whatever
+    """The column at which a forward pass of n_rows float32 rows cuts layer 0 for
+    helper.h's thread through smallgemm.h, or 0 for no cut: where row_split_column cuts a
+    large network and both halves take smallgemm.h (gemm_bias). For 5-6 rows (one tile
+    of smallgemm.h, which helper_split_row does not cut by rows) layer 0 alone is cut so;
+    3-4 dense rows also cut layer 1 (few_rows_by_gemm). Each column of smallgemm.h is one chain of FMAs whatever
     columns share the call, and the cut is a multiple of 16 (whole panels), so the halves
     give the bits of one call: one thread need not cut. Measured, 784-256-128-10,
     1-thread/2-thread time (before, 5-6 rows ran on one thread whatever n_threads):
@@ -1891,7 +1890,7 @@ cdef class CompiledNetwork:
         scratch = <int*> malloc(CFFNN_ROW_SCRATCH(net.sizes[0]) * sizeof(int))
         if scratch == NULL:
             raise MemoryError()
-        by_gemm = few_rows_by_gemm(net, <const float*> x, n_rows, split, scratch)
+        by_gemm = few_rows_by_gemm(net, <const float*> x, n_rows, scratch)
         free(scratch)
         return by_gemm
 
