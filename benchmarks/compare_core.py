@@ -1,6 +1,7 @@
 """Standalone timing table of cffnn against the NumPy reference, torch and scikit-learn.
 
     python benchmarks/compare_core.py [--repeat 15] [--target 0.05] [--settle 0.2] [--only TEXT]
+                                      [--impls cffnn,numpy,torch,sklearn]
 
 Times the cases of the asv suite (benchmarks/benchmarks/bench_network.py) in one run,
 without asv, on the same seeded networks and data (benchmarks/benchmarks/common.py),
@@ -22,6 +23,12 @@ time every implementation once, in turn (after --settle seconds idle), so that m
 noise hits all of them alike.
 The table shows the median time per call and the ratios numpy/cffnn and torch/cffnn
 (> 1: cffnn is faster).
+
+The implementations share one process, and PyTorch's calls slow the others' one-row
+calls after them, settling or not: measured the same day, cffnn 10.5-11.0 us and NumPy
+39 us with torch timed in turn, 8.6-8.7 us and 26.7 us with `--impls cffnn,numpy,sklearn`
+(NumPy's alone, with torch merely imported: 16-28 us either way). For the figures of a
+program that uses one library, time torch in a run of its own (`--impls torch`).
 """
 import argparse
 import itertools
@@ -42,14 +49,15 @@ from machine_probe import describe as describe_machine  # noqa: E402
 COLUMNS = ["cffnn", "numpy", "torch", "sklearn"]
 
 
-def build_cases():
-    """[(case name, {impl: zero-argument callable})] for every case and available impl."""
+def build_cases(wanted):
+    """[(case name, {impl: zero-argument callable})] for every case and every available
+    impl of `wanted`."""
     cases = []
     for name, (sizes, batch) in BATCH_CASES.items():
         net = make_network(sizes)
         X, y = make_data(sizes[0], sizes[-1], batch)
         forward, gradient = {}, {}
-        for impl in available(IMPLS):
+        for impl in available(IMPLS, wanted):
             runner = make_runner(impl, net)
             Y = runner.prepare_targets(y)
             forward[impl] = bind(runner.forward, X)
@@ -60,20 +68,21 @@ def build_cases():
     net = make_network(MNIST_SIZES)
     for n_rows, impls in ((1, ONE_ROW_IMPLS), (10000, IMPLS)):
         X, _ = make_data(MNIST_SIZES[0], MNIST_SIZES[-1], n_rows)
-        calls = {impl: bind(make_runner(impl, net).forward, X) for impl in available(impls)}
+        calls = {impl: bind(make_runner(impl, net).forward, X)
+                 for impl in available(impls, wanted)}
         cases.append((f"forward 784-256-128-10 x{n_rows}", calls))
         if n_rows == 1:
             fashion = load_fashion("t10k")
             if fashion is not None:
                 rows = [fashion[0][i:i + 1] for i in range(FASHION_ROWS)]
                 calls = {impl: cycle(make_runner(impl, net).forward, rows)
-                         for impl in available(impls)}
+                         for impl in available(impls, wanted)}
                 cases.append(("forward 784-256-128-10 x1 Fashion", calls))
     return cases
 
 
-def available(impls):
-    return [impl for impl in impls if is_available(impl)]
+def available(impls, wanted):
+    return [impl for impl in impls if impl in wanted and is_available(impl)]
 
 
 def bind(function, *args):
@@ -151,7 +160,7 @@ def print_table(rows):
         print(render(line))
 
 
-def print_environment():
+def print_environment(wanted):
     import cffnn
     import numpy
 
@@ -161,10 +170,10 @@ def print_environment():
     except (ImportError, AttributeError):
         threads = ""
     parts = [f"cffnn {cffnn.__version__}{threads}", f"numpy {numpy.__version__}"]
-    if is_available("torch"):
+    if "torch" in wanted and is_available("torch"):
         import torch
         parts.append(f"torch {torch.__version__} (threads={TORCH_THREADS})")
-    if is_available("sklearn"):
+    if "sklearn" in wanted and is_available("sklearn"):
         import sklearn
         parts.append(f"scikit-learn {sklearn.__version__}")
     print("; ".join(parts))
@@ -183,12 +192,20 @@ def main(argv=None):
                         help="seconds one measurement should last (default 0.05)")
     parser.add_argument("--only", default="",
                         help="time only the cases whose name contains this text")
+    parser.add_argument("--impls", default=",".join(COLUMNS),
+                        help="comma-separated implementations to time (default: every "
+                             "installed one of " + ",".join(COLUMNS) + ")")
     args = parser.parse_args(argv)
+    wanted = args.impls.split(",")
+    unknown = sorted(set(wanted) - set(COLUMNS))
+    if unknown:
+        parser.error(f"unknown implementation(s) {', '.join(unknown)}; choose from "
+                     f"{', '.join(COLUMNS)}")
 
-    print_environment()
+    print_environment(wanted)
     print(describe_machine())   # before and after: the host moves our vCPUs
     rows = []
-    for case, calls in build_cases():
+    for case, calls in build_cases(wanted):
         if args.only not in case:
             continue
         start = time.perf_counter()
