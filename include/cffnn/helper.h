@@ -35,10 +35,10 @@
  * cooldown, during which the calls run on one thread and the helper soon sleeps,
  * leaving a core to the other process (a late or displaced join does so when it is the
  * second within CFFNN_HELPER_STRIKE_WINDOW_NS: a lone one is a hiccup of the host).
- * Measured (benchmarks/one_row.py, a busy process
- * beside a loop of one-row calls): 1-thread/2-thread time 0.46-0.64 without these
- * rules, 1.00-1.14 with them; 1.1-1.8 on an idle machine (whose speed varied that
- * much). Without the CPU rule the first seconds beside the busy process still ran at
+ * Measured (benchmarks/one_row.py, a busy process beside a loop of one-row calls):
+ * 1-thread/2-thread time 0.46-0.64 without these rules, 1.00-1.14 with them; 1.1-1.8 on
+ * an idle machine (whose speed varied that much). Without the CPU rule the first
+ * seconds beside the busy process still ran at
  * 0.47-0.69 (one row) and 0.78-0.79 (32 rows) in some runs; with it 0.99-1.01 in six.
  *
  * One caller at a time: a post made while another caller holds the helper returns 0
@@ -65,7 +65,7 @@ typedef void (*cffnn_helper_task)(void *arg);
  * (the helper's half is as long; a one-row half takes 3-10 us, its first after a sleep up
  * to ~100 us: its caches are cold), means that the helper lost its core to another
  * process while working, and the caller waited for that process's time slice
- * (milliseconds). Then (at the second such join in a row, CFFNN_HELPER_STRIKE_WINDOW_NS)
+ * (milliseconds). Then (at the second such join within CFFNN_HELPER_STRIKE_WINDOW_NS)
  * the helper is left alone for a cooldown: the first one, doubled at each such wait up
  * to the last while they keep coming, forgotten after a quiet
  * CFFNN_HELPER_FORGET_NS (a second: beside a busy process the next call is late again
@@ -86,7 +86,7 @@ typedef void (*cffnn_helper_task)(void *arg);
 /* A late or displaced join starts a cooldown only when the one before came less than
  * this long ago. Beside a busy process they come every few milliseconds (each of its
  * time slices on a core of ours makes one), but on this virtual machine, idle, a lone
- * one came every second or so (the host holding a vCPU for half a millisecond): each
+ * one came every second or so (a vCPU held up for half a millisecond or more): each
  * cost a 0.1-0.4 s cooldown, a third of the calls of a loop of one-row forwards ran on
  * one thread (14 us instead of 8), and the rule now takes them for what they are. */
 #define CFFNN_HELPER_STRIKE_WINDOW_NS 50000000LL

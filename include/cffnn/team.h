@@ -22,7 +22,7 @@
  * items are coarse (weight-gradient tasks of a large layer) counts the same, rightly.
  * The wait at the first barrier, for the team to assemble, does not count, nor does the
  * time before it: there thread 0 waits for a sleeping thread to wake, which on this
- * virtual machine took up to 2 ms when its vCPU was idle. Counted, it made 3-5 of 80
+ * virtual machine took up to 2 ms when its vCPU was idle. Counted, it made 2-5 of 80
  * regression epochs go solo at the first judgement (2 ms in, having "waited" 1.7-3 ms
  * of 4), each followed by 4 or more epochs on one thread: up to half the epochs.
  *
