@@ -156,7 +156,7 @@ DEF ROW_KERNEL_MAX_ROWS = 4         # up to this many rows, rowkernel.h instead 
 DEF COLUMN_SPLIT_MAX_ROWS = 6       # ... up to this many, layer 0 in column halves
 DEF ROW_SPLIT_MIN_BYTES = 131072    # weights of layers 0 and 1 from which rows go in halves
 DEF BATCH_SPLIT_MIN_MACS = 262144   # multiply-adds from which a batch goes in halves
-DEF BATCH_SPLIT_MAX_MACS = 8388608  # ... up to which two even blocks do (above: a team)
+DEF BATCH_SPLIT_MAX_MACS = 41943040  # ... up to which two even blocks do (above: a team)
 DEF UPDATE_CHUNK = 16384            # at most this many parameters per chunk of the update
 DEF MIN_TEAM_COOLDOWN = 4           # epochs on one thread after a team went solo, doubling
 DEF MAX_TEAM_COOLDOWN = 256         # up to this while it keeps happening (epoch_loop)
@@ -644,11 +644,17 @@ cdef inline Py_ssize_t helper_split_row(const Layout* net, Py_ssize_t n_rows,
       (the halves of a call should take about as long: helper.h judges whether a thread
       lost its core by comparing them); the blocks are the same on one thread, so are
       the bits.
-    Two such even blocks of more than BATCH_SPLIT_MAX_MACS multiply-adds go to an
-    OpenMP team instead, as before: there the wake-up is a small part of the work, and
-    the team was as fast (784-256-128-10 at 128 rows: old/new 1.02 in float32, 0.95 in
-    float64), without the helper's cooldowns after a late half, which in loops of such
-    calls came every few seconds here.
+    Two such even blocks of more than BATCH_SPLIT_MAX_MACS multiply-adds (40M: more
+    than 128 rows of 784-256-128-10, ~0.3 ms a half) go to an OpenMP team instead: there
+    the wake-up is a small part of the work. The bound was 8M, when a lone late half
+    put the helper off for a cooldown (helper.h's strike window ended that): then the
+    team was as fast as the helper at 128 rows of 784-256-128-10. Measured again with
+    the window (the team's waking thread took 0.2 ms and more on this virtual machine,
+    whose idle vCPUs sleep): 96 rows 505-533 us a call on the team, 249-332 us with the
+    helper; 128 rows 513-546 us and 403-457 us (float32, loops of 200 calls);
+    benchmarks/small_batch.py, 1-thread/2-thread time: float32 96 rows 1.19 -> 1.61-1.87,
+    128 rows 1.37-1.42 -> 1.35-1.60, float64 96 rows 1.36 -> 1.43, 128 rows 1.78 ->
+    1.70; beside a busy process, 128 rows 0.96 -> 1.07.
     """
     cdef Py_ssize_t k, rows_per_block = block_rows(net, n_rows)
     cdef Py_ssize_t n_blocks = block_count(net, n_rows)

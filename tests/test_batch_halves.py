@@ -28,6 +28,10 @@ BATCHES = (13, 32, 64, 65, 100, 128)
 # through GEMM as the whole batch does, not rowkernel.h)
 WIDE = [400, 256, 64, 10]
 FEW = (5, 6, 7, 9)
+# 234752 multiply-adds a row: two even blocks of 96-128 rows are 22-30M multiply-adds,
+# which the helper takes too (BATCH_SPLIT_MAX_MACS), not an OpenMP team
+LARGE = [784, 256, 128, 10]
+LARGE_BATCHES = (96, 128)
 
 
 def forward_on_two_threads(net, X):
@@ -43,7 +47,7 @@ def test_one_thread_and_two_give_the_same_bits(dtype, activation, output):
     rng = np.random.default_rng(11)
     one_output = [ONE_OUTPUT] if output != "softmax" else []   # softmax needs 2 or more
     layouts = [(sizes, BATCHES) for sizes in [ONE_BLOCK, THREE_OUTPUTS, SMALL] + one_output]
-    for sizes, batches in layouts + [(WIDE, FEW)]:
+    for sizes, batches in layouts + [(WIDE, FEW), (LARGE, LARGE_BATCHES)]:
         net = network(sizes, activation=activation, output=output, dtype=dtype)
         for n_rows in batches:
             X = sample_features(net, n_rows, rng)
@@ -82,8 +86,9 @@ def test_the_loss_of_two_blocks_is_the_same_on_two_threads(dtype, output, loss):
 
 @pytest.mark.skipif(not helper_can_run(),
                     reason="helper.h's thread exists on Linux with 2 usable cores or more")
-@pytest.mark.parametrize("sizes, n_rows", [(ONE_BLOCK, 32), (SMALL, 100)],
-                         ids=["rows of one block", "two blocks"])
+@pytest.mark.parametrize("sizes, n_rows", [(ONE_BLOCK, 32), (SMALL, 100), (LARGE, 128)],
+                         ids=["rows of one block", "two blocks",
+                              "two blocks of a large network"])
 def test_the_helper_thread_takes_halves_in_a_loop_of_calls(sizes, n_rows):
     """In a loop of batch calls the helper spins between them and takes the second half
     of most (a loaded machine may keep it from some, never from all). One block's rows
