@@ -645,7 +645,7 @@ cdef inline Py_ssize_t helper_split_row(const Layout* net, Py_ssize_t n_rows,
       lost its core by comparing them); the blocks are the same on one thread, so are
       the bits.
     Two such even blocks of more than BATCH_SPLIT_MAX_MACS multiply-adds (40M: more
-    than 128 rows of 784-256-128-10, ~0.3 ms a half) go to an OpenMP team instead: there
+    than 128 rows of 784-256-128-10, ~0.4 ms a half) go to an OpenMP team instead: there
     the wake-up is a small part of the work. The bound was 8M, when a lone late half
     put the helper off for a cooldown (helper.h's strike window ended that): then the
     team was as fast as the helper at 128 rows of 784-256-128-10. Measured again with
