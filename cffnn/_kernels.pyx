@@ -148,7 +148,7 @@ DEF MAX_BLOCK_ROWS = 512
 DEF SMALL_NETWORK_MACS = 16384      # multiply-adds per row below which a network is small
 DEF PARALLEL_MIN_MACS = 1000000     # below this many multiply-adds a team costs more than it saves
 DEF EPOCH_TEAM_MIN_MACS = 131072    # the same for one minibatch of an epoch (epoch_team_size)
-DEF GRADIENT_TASK_MACS = 6000000    # weight-gradient tasks: see gradient_task_rows()
+DEF GRADIENT_TASK_MACS = 3000000    # weight-gradient tasks: see gradient_task_rows()
 DEF MIN_GRADIENT_ROWS = 64
 DEF SMALL_GRADIENT_ROWS = 16
 DEF MAX_LAYERS = 64                 # per-block pointer arrays live on the stack
@@ -1011,10 +1011,15 @@ cdef inline Py_ssize_t gradient_task_rows(const Layout* net, Py_ssize_t k,
 
     With BLAS each task's GEMM packs the layer's whole delta, so fewer, larger tasks pay
     less packing: dW of 784x256 from 128 rows took 962 us as 7 tasks of 128 rows and
-    834 us as 2 of 392 (one thread, medians). 6M makes 5 tasks of it, which 2 threads
-    share evenly with the other layers' tasks, and leaves more for more threads on larger
-    work. (float32 minibatches of up to 256 rows now skip BLAS here, smallgemm.h; its
-    5 tasks of 160 rows cost what one task of all 784 rows does: 5 x 122 us, 626 us.)
+    834 us as 2 of 392 (one thread, medians). float32 minibatches of up to 256 rows skip
+    BLAS here (smallgemm.h), whose tasks cost the same however the layer is cut: 5 tasks
+    of 160 rows what one of all 784 rows does (5 x 122 us, 626 us). Their cost per row
+    varies with the zeros skipped (Fashion-MNIST's border pixels), so the last task to
+    end decides when the phase does: with 6M (a Fashion-MNIST minibatch's dW of 784x256
+    in 5 tasks, 7 in all) the thread that ended first waited 93-109 us a minibatch at
+    the barrier after the tasks, with 3M (9 tasks, 12 in all) 21 us; the epoch on 2
+    threads 1.040x faster (paired median, quartiles 1.007-1.067), on 1 thread 1.008x,
+    loss_and_gradient of 512 and 2048 rows 1.012x and 0.990x.
     Small networks (block_rows) pack nothing, and when a team is worth it
     (split_for_team), their layers split in two tasks of at least SMALL_GRADIENT_ROWS
     rows, so that two threads can share their largest layer.
