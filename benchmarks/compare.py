@@ -14,6 +14,9 @@ one epoch, or the mean of consecutive epochs lasting 0.1 s where one is shorter;
                 also reported per minibatch step
     regression  8-64-64-1, tanh, squared error, SGD momentum 0.9, batch 64, 100000 rows
 
+For fashion, cffnn also runs on one thread in the same rounds, and a line under the row
+gives how much faster --threads threads are than one (issue 3's target: 1.7x on 2).
+
 The NumPy reference is cffnn/reference.py's loss_and_gradient plus its Adam/SGD steps in
 a Python loop over minibatches; scikit-learn runs MLPClassifier/MLPRegressor.partial_fit
 on one shuffled epoch; PyTorch a Sequential with torch.optim (Adam(fused=True) where
@@ -39,6 +42,7 @@ from benchmarks.common import autorange_number, busy_wait  # noqa: E402
 from benchmarks.training import IMPLEMENTATIONS, TASKS, peer_blas_limits  # noqa: E402
 from machine_probe import describe as describe_machine  # noqa: E402
 
+ONE_THREAD = "cffnn, 1 thread"   # the extra run of the fashion task
 SHORT_EPOCH = 0.1   # seconds: one measurement of shorter epochs times several in a row
 
 
@@ -103,6 +107,9 @@ def main(argv=None):
             except ImportError:
                 continue
             runs[impl] = (run, functools.partial(peer_blas_limits, impl, args.threads))
+        if name == "fashion" and args.threads > 1:
+            runs[ONE_THREAD] = (IMPLEMENTATIONS["cffnn"](task, X, y, 1),
+                                functools.partial(peer_blas_limits, "cffnn", 1))
         times = dict.fromkeys(IMPLEMENTATIONS)
         times.update(median_epochs(runs, args.repeat, args.settle))
         cells = "".join(f"{times[i]:>10.4f}" if times[i] is not None else f"{'-':>10}"
@@ -110,6 +117,9 @@ def main(argv=None):
         ratios = "".join(f"{times[i] / times['cffnn']:>11.2f}" if times[i] else f"{'-':>11}"
                          for i in list(IMPLEMENTATIONS)[1:])
         print(f"{name:<12}{source[:33]:<34}{cells}{ratios}", flush=True)
+        if times.get(ONE_THREAD) and times["cffnn"]:
+            print(f"{'':<12}cffnn on 1 thread: {times[ONE_THREAD]:.4f} s; on {args.threads} "
+                  f"threads {times[ONE_THREAD] / times['cffnn']:.2f}x faster", flush=True)
         if name == "digits" and times["cffnn"]:
             steps = -(-X.shape[0] // task["batch"])
             print(f"{'':<12}per minibatch step: "
