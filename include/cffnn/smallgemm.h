@@ -22,7 +22,8 @@
  * scratch first where B's rows are far apart and many tiles read it). Columns past n are
  * masked, rows past m repeat row 0 and are not stored.
  * A layer's forward product also adds the bias, and applies a ReLU, to C while it is
- * still in registers (cffnn_small_gemm_bias_f / _d), instead of two passes over C. A
+ * still in registers (cffnn_small_gemm_bias_f / _d), instead of two passes over C; in
+ * float32, rows with many zeros (images) go in pairs that skip them (sparserows.h). A
  * weight gradient skips the samples in which a tile's inputs are all 0, where enough are
  * (cffnn_small_gemm_sparse: a third of Fashion-MNIST's, in tiles of 6 pixels).
  *
@@ -104,12 +105,12 @@ static inline int cffnn_gradient_gemm_pays(ptrdiff_t n, ptrdiff_t k) {
  * 0.94x, hence the bound; the scan stops at a first tile with next to no zeros
  * (CFFNN_SPARSE_FIRST_MAX_ACTIVE: a task that starts mid-image may have one with few).
  * Reading the tiles' A values where they lie instead of packed cost 12-17% more a listed
- * p. Forward products of Fashion-MNIST images lost (0.91-0.93x, B packed too): their
- * tiles of 6 images have all pixels 0 at only 16.5% of p: the plain loop. (A later try
- * listed each tile's p per k block and read A where it lies, B packed: 64 x 784 by
- * 784 x 256 ran 1.25x faster alone with W hot, bit for bit, but within an epoch the
- * forward product's share stayed 33-34%: there W comes from L3 and the other core's
- * update, which bound it.) */
+ * p. Forward products of Fashion-MNIST images lost this way (0.91-0.93x, B packed too):
+ * their tiles of 6 images have all pixels 0 at only 16.5% of p. (A later try listed each
+ * tile's p per k block and read A where it lies, B packed: 64 x 784 by 784 x 256 ran
+ * 1.25x faster alone with W hot, bit for bit, but within an epoch the forward product's
+ * share stayed 33-34%.) Pairs of images are both 0 at 34% of p: forward products skip
+ * zeros that way (sparserows.h), under the same switch and counter. */
 #define CFFNN_SPARSE_MIN_COLUMNS 64
 #define CFFNN_SPARSE_MIN_MACS 1048576
 #define CFFNN_SPARSE_MAX_SCRATCH (1 << 20)
@@ -220,6 +221,11 @@ static inline ptrdiff_t cffnn_tile_count(ptrdiff_t m) {
 #define CFFNN_SG_EXPAND(prefix, name, suffix) CFFNN_SG_PASTE(prefix, name, suffix)
 #define CFFNN_SG_OP(name) CFFNN_SG_EXPAND(_mm256_, name, CFFNN_SG_VS)
 
+/* The forward product of float32 rows with many zeros (sparserows.h): the float kernel's
+ * cffnn_small_gemm_bias_f tries it first; the double kernel has no such path. */
+#include "cffnn/sparserows.h"
+
+#define CFFNN_SG_SPARSE_ROWS cffnn_sparse_rows_product_f
 #define CFFNN_SG_SUFFIX f
 #define CFFNN_SG_T float
 #define CFFNN_SG_V __m256
@@ -231,6 +237,7 @@ static inline ptrdiff_t cffnn_tile_count(ptrdiff_t m) {
                        _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7))
 #include "cffnn/smallgemm_kernel.h"
 
+#define CFFNN_SG_SPARSE_ROWS(m, n, k, a, lda, b, ldb, c, ldc, bias, relu) 0
 #define CFFNN_SG_SUFFIX d
 #define CFFNN_SG_T double
 #define CFFNN_SG_V __m256d

@@ -8,6 +8,8 @@
  *   CFFNN_SG_VS                      _ps / _pd: CFFNN_SG_OP(add) is _mm256_add_ps / _pd
  *   CFFNN_SG_BROADCAST               _mm256_broadcast_ss / _sd
  *   CFFNN_SG_LANES_BELOW(count)      a mask of the lanes l < count
+ *   CFFNN_SG_SPARSE_ROWS(...)        the forward product skipping zeros: 1 if it did it
+ *                                    (sparserows.h), 0 where there is none
  *
  * and this file undefines them at its end. No include guard, on purpose. See
  * smallgemm.h for the design.
@@ -381,12 +383,15 @@ static void CFFNN_SG(cffnn_small_gemm)(
 /* The forward product of a layer, C = A B + b (A row-major, m x k, lda; B = W, k x n,
  * ldb; C m x n, ldc), then max(C, 0) with relu: bias_activation's bias and ReLU done in
  * the registers that hold C, instead of two more passes over it (the same arithmetic:
- * the bias is added to the finished sum, so the same bits). */
+ * the bias is added to the finished sum, so the same bits). Rows with many zeros skip
+ * them where CFFNN_SG_SPARSE_ROWS can (the same bits again). */
 __attribute__((target("avx2,fma")))
 static void CFFNN_SG(cffnn_small_gemm_bias)(
         ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const CFFNN_SG_T *a, ptrdiff_t lda,
         const CFFNN_SG_T *b, ptrdiff_t ldb, CFFNN_SG_T *c, ptrdiff_t ldc,
         const CFFNN_SG_T *bias, int relu) {
+    if (CFFNN_SG_SPARSE_ROWS(m, n, k, a, lda, b, ldb, c, ldc, bias, relu))
+        return;
     CFFNN_SG(cffnn_small_gemm_epilogue)(m, n, k, a, lda, 1, b, ldb, c, ldc, 0, bias, relu);
 }
 
@@ -398,3 +403,4 @@ static void CFFNN_SG(cffnn_small_gemm_bias)(
 #undef CFFNN_SG_BROADCAST
 #undef CFFNN_SG_LANES_BELOW
 #undef CFFNN_SG_PANEL
+#undef CFFNN_SG_SPARSE_ROWS

@@ -1,0 +1,123 @@
+"""Forward products of float32 rows with many zeros skip them, in pairs of rows
+(include/cffnn/sparserows.h): the results are the bits of the dense kernel, the skipping
+happens where inputs are mostly zeros, and not where they have few."""
+import numpy as np
+import pytest
+
+import cffnn
+from cffnn import _kernels, reference
+
+from _testing import as_float64, rel_err
+from test_sparse_gemm import image_like
+
+pytestmark = pytest.mark.skipif(not _kernels.small_gemm_available(),
+                                reason="smallgemm.h's kernel needs AVX2 and FMA")
+
+
+@pytest.fixture(autouse=True)
+def skipping_back_on():
+    yield
+    _kernels.set_sparse_gemm(True)
+
+
+def forward_both_ways(net, X):
+    """(output with skipping, output without, products that skipped zeros)."""
+    _kernels.set_sparse_gemm(True)
+    before = _kernels.sparse_products()
+    skipping = net.forward(X, n_threads=1)
+    skipped = _kernels.sparse_products() - before
+    _kernels.set_sparse_gemm(False)
+    dense = net.forward(X, n_threads=1)
+    return skipping, dense, skipped
+
+
+# (layer sizes, rows): the first layer's product of at least 2^20 multiply-adds with
+# whole panels of 32 columns; an odd row count leaves a last row without a partner;
+# k = 100 and 780 end in a part group of p (100 = 12 x 8 + 4)
+CASES = [([784, 256, 10], 64), ([784, 256, 10], 9), ([100, 384, 3], 37),
+         ([780, 64, 5], 63), ([784, 32, 2], 48)]
+CASE_IDS = [f"{'-'.join(map(str, sizes))}-x{rows}" for sizes, rows in CASES]
+
+
+@pytest.mark.parametrize("activation", ["relu", "tanh"])
+@pytest.mark.parametrize("sizes, rows", CASES, ids=CASE_IDS)
+def test_skipping_zeros_gives_the_same_bits(sizes, rows, activation):
+    rng = np.random.default_rng(rows)
+    net = cffnn.Network(sizes, activation=activation, dtype=np.float32, random_state=1)
+    net.biases[0][:] = rng.normal(size=sizes[1])
+    X = image_like(rows, sizes[0], rng, np.float32)
+    skipping, dense, skipped = forward_both_ways(net, X)
+    assert skipped >= 1
+    np.testing.assert_array_equal(skipping, dense)
+    weights, biases = as_float64(net)
+    expected = reference.forward(weights, biases, X.astype(np.float64), net.activations,
+                                 net.output)
+    assert rel_err(skipping, expected) <= 1e-5
+
+
+def test_hidden_relu_outputs_skip_too():
+    """The zeros a ReLU layer makes are skipped in the next layer's product as well."""
+    rng = np.random.default_rng(3)
+    net = cffnn.Network([64, 256, 128, 4], activation="relu", dtype=np.float32,
+                        random_state=2)
+    X = rng.normal(size=(64, 64)).astype(np.float32)     # no zeros: only layer 1 skips
+    skipping, dense, skipped = forward_both_ways(net, X)
+    assert skipped == 1
+    np.testing.assert_array_equal(skipping, dense)
+
+
+def test_non_finite_activations_propagate_as_in_the_dense_product():
+    """Infinities count as not 0: X is checked for them at the edge, but a layer's
+    outputs can overflow, and the next product (whose infinities and NaN the ReLU after
+    it makes inf and 0) then gives what the dense kernel gives."""
+    rng = np.random.default_rng(4)
+    net = cffnn.Network([784, 256, 128, 3], activation="relu", dtype=np.float32,
+                        random_state=0)
+    net.weights[0][:, :40] = 3e38          # units 0-39 of layer 0 overflow to inf
+    X = image_like(40, 784, rng, np.float32)
+    skipping, dense, skipped = forward_both_ways(net, X)
+    assert skipped >= 2
+    np.testing.assert_array_equal(skipping, dense)
+
+
+@pytest.mark.parametrize("sizes, rows, dtype", [
+    ([784, 250, 10], 64, np.float32),       # columns that do not fill panels of 32
+    ([64, 64, 10], 64, np.float32),         # under 2^20 multiply-adds
+    ([784, 256, 10], 4, np.float32),        # rows few enough for rowkernel.h
+    ([784, 256, 10], 64, np.float64),       # float64 has no such path
+])
+def test_products_outside_its_bounds_take_the_dense_kernel(sizes, rows, dtype):
+    rng = np.random.default_rng(5)
+    net = cffnn.Network(sizes, activation="tanh", dtype=dtype, random_state=0)
+    X = image_like(rows, sizes[0], rng, dtype)
+    skipping, dense, skipped = forward_both_ways(net, X)
+    assert skipped == 0
+    np.testing.assert_array_equal(skipping, dense)
+
+
+def test_inputs_with_few_zeros_take_the_dense_kernel():
+    rng = np.random.default_rng(6)
+    net = cffnn.Network([784, 256, 10], activation="tanh", dtype=np.float32,
+                        random_state=0)
+    X = rng.uniform(0.1, 1.0, size=(64, 784)).astype(np.float32)
+    X[rng.uniform(size=X.shape) < 0.05] = 0
+    skipping, dense, skipped = forward_both_ways(net, X)
+    assert skipped == 0
+    np.testing.assert_array_equal(skipping, dense)
+
+
+def test_epochs_with_skipping_match_without_and_across_threads():
+    rng = np.random.default_rng(7)
+    X = image_like(512, 784, rng, np.float32)
+    labels = rng.integers(0, 10, 512)
+    results = {}
+    for skipping, n_threads in ((True, 1), (True, 2), (False, 1)):
+        _kernels.set_sparse_gemm(skipping)
+        net = cffnn.Network([784, 256, 128, 10], dtype=np.float32, random_state=3)
+        optimizer = cffnn.Adam(0.001)
+        for epoch in range(2):
+            net.fit_epoch(X, labels, optimizer, batch_size=128, random_state=epoch,
+                          n_threads=n_threads)
+        results[skipping, n_threads] = net.params
+    np.testing.assert_array_equal(results[True, 1], results[True, 2])
+    np.testing.assert_array_equal(results[True, 1], results[False, 1])
