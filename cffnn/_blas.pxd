@@ -126,7 +126,8 @@ cdef inline bint forward_product_rowwise(Py_ssize_t m, Py_ssize_t n,
     element is one chain of FMAs over p = 0..k-1 whatever m is and whichever rows share
     the call: so does every product of fewer rows. The rows of such a product may be
     split between threads without changing a bit (forward_all); BLAS gives no such
-    promise."""
+    promise. (Pairs of rows that skip their zeros, sparserows.h, leave out only terms
+    of +-0, which change no sum, bar the -0 case stated there.)"""
     return cffnn_small_gemm_available() and (
         cffnn_small_gemm_fits(m, n, k) or cffnn_medium_gemm_pays(m, n)
         or (n == 1 and cffnn_small_gemm_fits(m, 8, k)))
