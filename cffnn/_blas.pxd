@@ -16,6 +16,10 @@ cdef extern from "cffnn/smallgemm.h" nogil:
     bint cffnn_small_gemm_fits(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k)
     bint cffnn_medium_gemm_pays(Py_ssize_t m, Py_ssize_t n)
     bint cffnn_gradient_gemm_pays(Py_ssize_t n, Py_ssize_t k)
+    bint cffnn_sparse_rows_in_chunks_f(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
+                                       const float* a, Py_ssize_t lda, const float* w,
+                                       Py_ssize_t ldw, float* c, Py_ssize_t ldc,
+                                       const float* bias, bint relu)
     void cffnn_small_gemm_f(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k, const float* a,
                             Py_ssize_t a_rs, Py_ssize_t a_cs, const float* b, Py_ssize_t ldb,
                             float* c, Py_ssize_t ldc, bint accumulate)
@@ -108,7 +112,11 @@ cdef inline bint gemm_bias(int m, int n, int k, const floating* a, int lda,
     """C = A B + bias, then max(C, 0) with relu (row-major, no transposes: a layer's forward
     product), in smallgemm.h's registers, when gemm would take that kernel for this
     product; else False, having done nothing (the caller then runs gemm and adds the bias
-    itself)."""
+    itself). In float32, blocks of more rows whose first 64 have many zeros (images) go
+    through smallgemm.h too, 64 rows at a time, skipping them (sparserows.h)."""
+    if (floating is float and cffnn_small_gemm_available()
+            and cffnn_sparse_rows_in_chunks_f(m, n, k, a, lda, b, ldb, c, ldc, bias, relu)):
+        return True
     if not (cffnn_small_gemm_available() and (cffnn_small_gemm_fits(m, n, k) or (
             floating is float and cffnn_medium_gemm_pays(m, n)))):
         return False

@@ -121,3 +121,35 @@ def test_epochs_with_skipping_match_without_and_across_threads():
         results[skipping, n_threads] = net.params
     np.testing.assert_array_equal(results[True, 1], results[True, 2])
     np.testing.assert_array_equal(results[True, 1], results[False, 1])
+
+
+def test_blocks_of_many_rows_skip_in_chunks_of_64():
+    """A block of more than 64 rows (a large batch's) goes 64 rows at a time through the
+    same kernel when its first 64 rows have enough zeros, so each row's output has the
+    bits of a forward pass of 64 rows; without skipping, BLAS does the block."""
+    rng = np.random.default_rng(8)
+    net = cffnn.Network([784, 256, 10], activation="relu", dtype=np.float32,
+                        random_state=0)
+    X = image_like(1100, 784, rng, np.float32)      # blocks of 192 rows (the last 140)
+    X[1024:] = rng.uniform(0.1, 1.0, size=(76, 784))   # the last block's later chunks
+    skipping, dense, skipped = forward_both_ways(net, X)   # have no zeros: dense tiles
+    assert skipped == 16
+    for start in range(0, 1100, 64):
+        stop = min(start + 64, (start // 192 + 1) * 192, 1100)
+        np.testing.assert_array_equal(skipping[start:stop],
+                                      net.forward(X[start:stop], n_threads=1))
+    assert rel_err(skipping, dense) <= 1e-5
+    weights, biases = as_float64(net)
+    expected = reference.forward(weights, biases, X.astype(np.float64), net.activations,
+                                 net.output)
+    assert rel_err(skipping, expected) <= 1e-5
+
+
+def test_blocks_without_zeros_stay_with_blas():
+    rng = np.random.default_rng(9)
+    net = cffnn.Network([784, 256, 10], activation="tanh", dtype=np.float32,
+                        random_state=0)
+    X = rng.uniform(0.1, 1.0, size=(1100, 784)).astype(np.float32)
+    skipping, dense, skipped = forward_both_ways(net, X)
+    assert skipped == 0
+    np.testing.assert_array_equal(skipping, dense)

@@ -248,6 +248,27 @@ static inline ptrdiff_t cffnn_tile_count(ptrdiff_t m) {
     _mm256_cmpgt_epi64(_mm256_set1_epi64x((long long)(count)), _mm256_setr_epi64x(0, 1, 2, 3))
 #include "cffnn/smallgemm_kernel.h"
 
+/* A forward product C = A W + bias (ReLU) of more than CFFNN_MEDIUM_GEMM_MAX_ROWS rows
+ * (a block of a large batch, which the dense tiles leave to BLAS), when its rows have
+ * many zeros: in chunks of that many rows, each through cffnn_small_gemm_bias_f, which
+ * skips them where the chunk has enough (sparserows.h), else takes the dense tiles.
+ * Returns 0, having done nothing, when the first chunk does not skip (then BLAS, the
+ * faster without zeros, does it all). A chunk of A stays in L2 while W passes over it. */
+__attribute__((target("avx2,fma")))
+static int cffnn_sparse_rows_in_chunks_f(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k,
+                                         const float *a, ptrdiff_t lda, const float *w,
+                                         ptrdiff_t ldw, float *c, ptrdiff_t ldc,
+                                         const float *bias, int relu) {
+    const ptrdiff_t chunk = CFFNN_MEDIUM_GEMM_MAX_ROWS;
+    if (m <= chunk
+            || !cffnn_sparse_rows_product_f(chunk, n, k, a, lda, w, ldw, c, ldc, bias, relu))
+        return 0;
+    for (ptrdiff_t i = chunk; i < m; i += chunk)
+        cffnn_small_gemm_bias_f(m - i < chunk ? m - i : chunk, n, k, a + i * lda, lda, w,
+                                ldw, c + i * ldc, ldc, bias, relu);
+    return 1;
+}
+
 /* out (k x n, row stride n) = the transpose of b (n x k, row stride ldb): 8 x 8 blocks
  * through registers (unpack, shuffle, permute: the usual AVX transpose), the edges one
  * value at a time. The scalar loop alone took 30% of cffnn_small_gemm_nt_f. */
@@ -388,6 +409,14 @@ static inline void cffnn_small_gemv_f(ptrdiff_t m, ptrdiff_t k, const float *a,
                                       ptrdiff_t lda, const float *b, float *c,
                                       int accumulate) {
     (void)m; (void)k; (void)a; (void)lda; (void)b; (void)c; (void)accumulate;
+}
+static inline int cffnn_sparse_rows_in_chunks_f(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k,
+                                                const float *a, ptrdiff_t lda,
+                                                const float *w, ptrdiff_t ldw, float *c,
+                                                ptrdiff_t ldc, const float *bias, int relu) {
+    (void)m; (void)n; (void)k; (void)a; (void)lda; (void)w; (void)ldw; (void)c;
+    (void)ldc; (void)bias; (void)relu;
+    return 0;
 }
 
 #endif

@@ -11,7 +11,9 @@
  * (8 accumulators; 4 loads of W and 2 broadcasts a p for 8 FMAs, as few loads an FMA as
  * the 6 x 16 tile) that visits only those p. Measured on 200 blocks of 64 shuffled
  * Fashion-MNIST images, one thread: 288 us dense, 191.5 us this way with W hot (1.50x),
- * 1.42x after an 8 MB sweep; the scan for the masks is included.
+ * 1.42x after an 8 MB sweep; the scan for the masks is included. Blocks of more than 64
+ * rows (large batches) take it 64 rows at a time: smallgemm.h's
+ * cffnn_sparse_rows_in_chunks_f.
  *
  * The same bits as the dense tile: each element of C is one FMA chain over the p of the
  * sum in ascending order, starting from +0, and a p skipped for a row is one at which
