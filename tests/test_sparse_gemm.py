@@ -111,18 +111,22 @@ def test_features_zero_in_every_row_give_zero_gradient_rows():
     np.testing.assert_array_equal(grad, grad_plain)
 
 
-def test_epochs_with_skipping_match_without_and_across_threads():
+@pytest.mark.parametrize("sizes, rows, batch_size", [
+    ([300, 70, 3], 600, 200),
+    ([784, 256, 128, 10], 512, 128),   # forward products skip too (sparserows.h)
+])
+def test_epochs_with_skipping_match_without_and_across_threads(sizes, rows, batch_size):
     rng = np.random.default_rng(5)
-    X = image_like(600, 300, rng, np.float32)
-    labels = rng.integers(0, 3, 600)
+    X = image_like(rows, sizes[0], rng, np.float32)
+    labels = rng.integers(0, sizes[-1], rows)
     results = {}
     for skipping, n_threads in ((True, 1), (True, 2), (False, 1)):
         _kernels.set_sparse_gemm(skipping)
         before = _kernels.sparse_products()
-        net = cffnn.Network([300, 70, 3], dtype=np.float32, random_state=3)
+        net = cffnn.Network(sizes, dtype=np.float32, random_state=3)
         optimizer = cffnn.Adam(0.01)
         for epoch in range(2):
-            net.fit_epoch(X, labels, optimizer, batch_size=200, random_state=epoch,
+            net.fit_epoch(X, labels, optimizer, batch_size=batch_size, random_state=epoch,
                           n_threads=n_threads)
         results[skipping, n_threads] = net.params
         assert (_kernels.sparse_products() > before) == skipping
