@@ -6,8 +6,11 @@ networks are float32 with ReLU hidden layers, a softmax output and the log loss.
 Implementations that are not installed (torch) are skipped by raising
 NotImplementedError in ``setup``.
 """
-from .common import (BATCH_CASES, IMPLS, MNIST_SIZES, ONE_ROW_IMPLS, make_data,
+import numpy as np
+
+from .common import (BATCH_CASES, IMPLS, MNIST_SIZES, ONE_ROW_IMPLS, SEED, make_data,
                      make_network, make_runner, warm_up)
+from .training import load_fashion, synthetic_images
 
 
 class Minibatch:
@@ -69,4 +72,23 @@ class ForwardManyRows:
 
     def time_forward_10000_rows(self, impl):
         """Softmax output for a (10000, 784) float32 input."""
+        self.runner.forward(self.X)
+
+
+class ForwardImages:
+    """Forward pass of 10000 images through the 784-256-128-10 net: the Fashion-MNIST
+    test images where installed, else synthetic images with as many zeros (half their
+    pixels), which cffnn's float32 products skip (include/cffnn/sparserows.h)."""
+    params = [IMPLS]
+    param_names = ["impl"]
+
+    def setup(self, impl):
+        self.runner = make_runner(impl, make_network(MNIST_SIZES))
+        test = load_fashion("t10k")
+        self.X = (test[0] if test is not None
+                  else synthetic_images(10000, np.random.default_rng(SEED)))
+        warm_up(self.runner, self.X)
+
+    def time_forward_10000_images(self, impl):
+        """Softmax output for a (10000, 784) float32 input with many zeros."""
         self.runner.forward(self.X)
