@@ -150,8 +150,8 @@ static int cffnn_sparse_rows_product_f(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k,
                                 * sizeof(float);
     const size_t bytes = packed_bytes + (size_t)(pairs * groups);
     if (!cffnn_sparse_enabled || m < CFFNN_SPARSE_ROWS_MIN_ROWS
-            || n % CFFNN_SPARSE_ROWS_PANEL != 0 || k == 0
-            || (double)m * (double)n * (double)k < CFFNN_SPARSE_MIN_MACS
+            || n % CFFNN_SPARSE_ROWS_PANEL != 0
+            || (double)m * (double)n * (double)k < CFFNN_SPARSE_MIN_MACS   /* so k > 0 */
             || bytes > CFFNN_SPARSE_MAX_SCRATCH)
         return 0;
     /* this thread's scratch (smallgemm.h), 64-byte aligned: packed W, then the masks */
