@@ -1332,6 +1332,7 @@ cdef struct OptimizerSettings:
 cdef struct EpochResult:
     double loss_sum             # sum over minibatches of loss * minibatch weight
     double weight_sum           # sum of the weights (rows) of the minibatches done
+                                # (both with weights in units of epoch_loop's weight_scale)
     Py_ssize_t minibatch        # the minibatch that stopped the epoch (status != 0)
     Py_ssize_t layer            # its first non-finite layer (gradient), else -1
 
@@ -1438,9 +1439,9 @@ cdef inline int epoch_team_size(const Layout* net, Py_ssize_t batch_size,
 
 
 cdef void epoch_thread(const Layout* net, Py_ssize_t n_params, const floating* x,
-                       const floating* y, const double* sample_weight, double weight_scale,
+                       const floating* y, const double* sample_weight,
                        const Py_ssize_t* order, Py_ssize_t n_rows, Py_ssize_t batch_size,
-                       double alpha, int loss, const OptimizerSettings* settings,
+                       double scaled_alpha, int loss, const OptimizerSettings* settings,
                        floating* state_a, floating* state_b, floating* current,
                        floating* spare, floating* grad, floating* gathered_x,
                        floating* gathered_y, EpochTeam* team,
@@ -1478,7 +1479,7 @@ cdef void epoch_thread(const Layout* net, Py_ssize_t n_params, const floating* x
                 batch_weight += (batch_weights[r] if order == NULL
                                  else sample_weight[batch_order[r]])
         if batch_weight > 0:      # a minibatch whose weights are all 0 teaches nothing
-            alpha_over_weight_sum = alpha / (weight_scale * batch_weight)
+            alpha_over_weight_sum = scaled_alpha / batch_weight
             base = train_thread(
                 net, current, x if order != NULL else x + start * n_in,
                 y if order != NULL else y + start * n_out, batch_weights, batch_order,
@@ -1502,9 +1503,9 @@ cdef void epoch_thread(const Layout* net, Py_ssize_t n_params, const floating* x
                     swap = current
                     current = spare
                     spare = swap
-                    if thread == 0:
-                        result.loss_sum += batch_loss * batch_weight * weight_scale
-                        result.weight_sum += batch_weight * weight_scale
+                    if thread == 0:   # weights in units of weight_scale, which the mean cancels
+                        result.loss_sum += batch_loss * batch_weight
+                        result.weight_sum += batch_weight
                 if n_threads > 1 and cffnn_barrier_solo(&team.barrier):
                     # another process has a core of the team (team.h): thread 0 goes on
                     # alone; the blocks and tasks are the same, so are the results
@@ -1542,7 +1543,9 @@ cdef int epoch_loop(const Layout* net, floating* params, Py_ssize_t n_params,
     non-finite loss, gradient or updated parameter stops the epoch before that
     minibatch's update, so params stay at their last finite values. sample_weight holds
     weights divided by weight_scale; minibatch penalties use alpha / (the minibatch's true
-    weight sum).
+    weight sum), formed as (alpha / weight_scale) / (its scaled sum): the true sum, or the
+    result's loss_sum and weight_sum, which are in units of weight_scale, could overflow
+    (weights of 1e308) or turn subnormal, which the flush below would make 0 (1e-320).
 
     The whole epoch is one parallel region (when epoch_team_size says a team pays), whose
     threads meet at include/cffnn/team.h's barriers between the phases of a minibatch:
@@ -1559,6 +1562,7 @@ cdef int epoch_loop(const Layout* net, floating* params, Py_ssize_t n_params,
     cdef Py_ssize_t n_in = net.sizes[0], n_out = net.sizes[net.n_layers]
     cdef int team_threads = epoch_team_size(net, batch_size, n_threads)
     cdef EpochTeam team
+    cdef double scaled_alpha = alpha / weight_scale if alpha > 0 else 0.0
     if team_threads > 1 and backoff.remaining > 0:
         backoff.remaining -= 1
         team_threads = 1
@@ -1603,13 +1607,13 @@ cdef int epoch_loop(const Layout* net, floating* params, Py_ssize_t n_params,
             fp_mode = cffnn_flush_subnormals_begin()
         team.fp_mode = cffnn_fp_mode()
         if team_threads == 1:
-            epoch_thread(net, n_params, x, y, sample_weight, weight_scale, order, n_rows,
-                         batch_size, alpha, loss, optimizer, state_a, state_b, params,
-                         spare, grad, gathered_x, gathered_y, &team, result)
+            epoch_thread(net, n_params, x, y, sample_weight, order, n_rows, batch_size,
+                         scaled_alpha, loss, optimizer, state_a, state_b, params, spare,
+                         grad, gathered_x, gathered_y, &team, result)
         else:
             with parallel(num_threads=team_threads):
-                epoch_thread(net, n_params, x, y, sample_weight, weight_scale, order,
-                             n_rows, batch_size, alpha, loss, optimizer, state_a, state_b,
+                epoch_thread(net, n_params, x, y, sample_weight, order, n_rows,
+                             batch_size, scaled_alpha, loss, optimizer, state_a, state_b,
                              params, spare, grad, gathered_x, gathered_y, &team, result)
         if flush_subnormals:
             cffnn_flush_subnormals_end(fp_mode)

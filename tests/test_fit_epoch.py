@@ -370,6 +370,24 @@ def test_a_team_skips_minibatches_of_zero_weight_like_one_thread(team_limits):
     assert results[0][1] == results[1][1] and np.isfinite(results[0][1])
 
 
+@pytest.mark.parametrize("scale", [1e308, 1e-320])
+def test_weights_scaled_to_the_ends_of_double_train_and_score_as_unit_weights(scale):
+    """Scaling every weight by one constant changes nothing (without a penalty): the
+    epoch's mean loss used to come back NaN for weights of 1e308 (their sum overflowed)
+    and of 1e-320 (a subnormal sum, which the epoch's flush to zero made 0)."""
+    X, y, _ = make_problem()
+    results = []
+    for weights in (None, np.full(103, scale)):
+        net = cffnn.Network([5, 8, 3], output="softmax", random_state=0)
+        loss = net.fit_epoch(X, y, cffnn.Adam(0.01), batch_size=20, random_state=0,
+                             sample_weight=weights)
+        results.append((loss, net.params.copy(), net.loss(X, y, sample_weight=weights)))
+    assert np.isfinite(results[1][0])
+    assert results[1][0] == pytest.approx(results[0][0], rel=1e-12)
+    np.testing.assert_allclose(results[1][1], results[0][1], rtol=1e-12, atol=0)
+    assert results[1][2] == pytest.approx(results[0][2], rel=1e-12)
+
+
 def test_divergence_on_a_team_stops_where_one_thread_stops(team_limits):
     team_limits(float("inf"), 0.0)
     case = SMALL_TEAM_CASES["regression"]
