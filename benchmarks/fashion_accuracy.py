@@ -1,7 +1,7 @@
 """Fashion-MNIST test accuracy after a number of epochs: cffnn and its peers, same recipe.
 
     python benchmarks/fashion_accuracy.py [--seeds 5] [--epochs 10] [--threads 2]
-                                          [--only cffnn,torch]
+                                          [--only cffnn,torch] [--inits glorot,torch]
 
 The "fashion" task of benchmarks/compare.py (784-256-128-10, ReLU, softmax, Adam lr 0.001,
 batch 128, float32, a new shuffle every epoch), trained from scratch once per seed by each
@@ -14,6 +14,11 @@ rounding and shuffling; scikit-learn (Glorot, alpha=1e-4) and PyTorch (torch.nn.
 initialisation) start from their own. Prints, per implementation, the test accuracy of
 each seed, their mean and standard deviation, and the median epoch time; the
 implementations train in turn, so a slow spell of the machine does not favour one.
+
+--inits adds cffnn started from other initial weights and biases (drawn from seed s too):
+"glorot", U(+-sqrt(6 / (fan_in + fan_out))) as scikit-learn draws them for ReLU, and
+"torch", U(+-1 / sqrt(fan_in)) as torch.nn.Linear does; whether the recipe's accuracy
+depends on cffnn's initialisation.
 """
 import argparse
 import importlib.util
@@ -22,12 +27,31 @@ import statistics
 import sys
 import time
 
+import numpy as np
+
 import cffnn
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from benchmarks.training import (  # noqa: E402
-    IMPLEMENTATIONS, TASKS, load_fashion, peer_blas_limits)
+    IMPLEMENTATIONS, TASKS, cffnn_epoch, load_fashion, peer_blas_limits)
+
+# half-width of the uniform distribution of a layer's weights and biases, by --inits name
+INIT_BOUNDS = {"glorot": lambda fan_in, fan_out: (6 / (fan_in + fan_out)) ** 0.5,
+               "torch": lambda fan_in, fan_out: fan_in ** -0.5}
+
+
+def cffnn_initialised(init):
+    """cffnn_epoch, its network's weights and biases redrawn as INIT_BOUNDS[init] says."""
+    def make(task, X, y, threads, seed=0):
+        run = cffnn_epoch(task, X, y, threads, seed=seed)
+        rng = np.random.default_rng(seed)
+        for weights, biases in zip(run.net.weights, run.net.biases):
+            bound = INIT_BOUNDS[init](*weights.shape)
+            weights[...] = rng.uniform(-bound, bound, weights.shape)
+            biases[...] = rng.uniform(-bound, bound, biases.shape)
+        return run
+    return make
 
 
 def train_and_score(make, X, y, X_test, y_test, epochs, threads, seed):
@@ -48,6 +72,9 @@ def main(argv=None):
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--only", default=",".join(IMPLEMENTATIONS),
                         help="comma-separated implementations (default: all)")
+    parser.add_argument("--inits", default="",
+                        help=f"comma-separated other initialisations of cffnn to add, from "
+                             f"{', '.join(INIT_BOUNDS)} (default: none)")
     args = parser.parse_args(argv)
     test = load_fashion("t10k")
     if test is None:
@@ -64,18 +91,23 @@ def main(argv=None):
             print("torch is not installed: skipped")
             continue
         impls[name] = IMPLEMENTATIONS[name]
+    for init in filter(None, args.inits.split(",")):
+        if init not in INIT_BOUNDS:
+            parser.error(f"unknown initialisation {init!r}; choose from "
+                         f"{', '.join(INIT_BOUNDS)}")
+        impls[f"cffnn/{init}"] = cffnn_initialised(init)
     print(f"cffnn {cffnn.__version__}; Fashion-MNIST, {args.epochs} epochs, "
           f"{args.threads} threads, seeds 0-{args.seeds - 1}", flush=True)
     scores = {name: [] for name in impls}
     epoch_times = {name: [] for name in impls}
     for seed in range(args.seeds):
         for name, make in impls.items():
-            with peer_blas_limits(name, args.threads):
+            with peer_blas_limits(name.split("/")[0], args.threads):
                 accuracy, seconds = train_and_score(make, X, y, X_test, y_test,
                                                     args.epochs, args.threads, seed)
             scores[name].append(accuracy)
             epoch_times[name].append(seconds)
-            print(f"  seed {seed} {name:<8} test accuracy {accuracy:.4f}, "
+            print(f"  seed {seed} {name:<12} test accuracy {accuracy:.4f}, "
                   f"median epoch {seconds:.3f} s", flush=True)
     print(f"\n{'implementation':<16}{'mean':>8}{'std':>8}{'min':>8}{'max':>8}"
           f"{'epoch (s)':>11}")

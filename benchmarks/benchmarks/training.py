@@ -109,6 +109,7 @@ def cffnn_epoch(task, X, y, threads, seed=0, package=cffnn):
         net.fit_epoch(X, y, optimizer, batch_size=task["batch"],
                       random_state=1000 * seed + epoch[0], n_threads=threads)
     run.predict = lambda X: predictions(task, net.forward(X, n_threads=threads))
+    run.net = net
     return run
 
 
