@@ -1543,9 +1543,10 @@ cdef int epoch_loop(const Layout* net, floating* params, Py_ssize_t n_params,
     non-finite loss, gradient or updated parameter stops the epoch before that
     minibatch's update, so params stay at their last finite values. sample_weight holds
     weights divided by weight_scale; minibatch penalties use alpha / (the minibatch's true
-    weight sum), formed as (alpha / weight_scale) / (its scaled sum): the true sum, or the
-    result's loss_sum and weight_sum, which are in units of weight_scale, could overflow
-    (weights of 1e308) or turn subnormal, which the flush below would make 0 (1e-320).
+    weight sum), formed as (alpha / weight_scale) / (its sum of scaled weights). True sums
+    are never formed: they could overflow (weights of 1e308) or be subnormal (1e-320),
+    which the flush to zero below makes 0; result's loss_sum and weight_sum are in units
+    of weight_scale too.
 
     The whole epoch is one parallel region (when epoch_team_size says a team pays), whose
     threads meet at include/cffnn/team.h's barriers between the phases of a minibatch:
@@ -1829,7 +1830,8 @@ cdef class CompiledNetwork:
         hyper-parameters are read here; state_a is SGD's velocity, Adam's first moment or
         RPROP's step sizes, state_b Adam's second moment or RPROP's previous gradient
         (layout and dtype of params).
-        Returns (status, loss_sum, weight_sum, minibatch, layer, t): status 0, or the
+        Returns (status, loss_sum, weight_sum, minibatch, layer, t), the sums with weights
+        in units of weight_scale (their ratio is the epoch's mean loss): status 0, or the
         EPOCH_STATUS code of what went non-finite in `minibatch` (gradient: in `layer`);
         t is Adam's step count after the epoch.
         """
