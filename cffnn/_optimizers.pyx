@@ -9,10 +9,22 @@ from cython cimport floating
 from cffnn._optimizers cimport adam_update, rprop_update, sgd_update
 
 
+cdef check_lengths(Py_ssize_t n, lengths):
+    """ValueError unless every (name, length) of lengths has length n: the loops write
+    n values into each state array. optimizers.py always passes matching arrays, but a
+    length read twice from a shared optimiser could change between the reads (two Python
+    threads stepping one Adam over networks of two sizes wrote past an array's end)."""
+    for name, length in lengths:
+        if length != n:
+            raise ValueError(f"{name} has {length} values but params has {n}")
+
+
 def sgd_step(floating[::1] params, const floating[::1] grad, floating[::1] velocity,
              double learning_rate, double momentum, bint nesterov):
-    """One SGD step in place; arrays of equal length and dtype (checked by the caller)."""
+    """One SGD step in place; arrays of equal length (checked here) and dtype."""
     cdef bint finite
+    check_lengths(params.shape[0], (("grad", grad.shape[0]),
+                                    ("velocity", velocity.shape[0])))
     with nogil:
         finite = sgd_update(&params[0], &grad[0], &velocity[0], &params[0], params.shape[0],
                             <floating> learning_rate, <floating> momentum, nesterov)
@@ -24,6 +36,9 @@ def adam_step(floating[::1] params, const floating[::1] grad, floating[::1] firs
               double epsilon):
     """One Adam step in place, with the bias-corrected step size already computed."""
     cdef bint finite
+    check_lengths(params.shape[0], (("grad", grad.shape[0]),
+                                    ("first_moment", first_moment.shape[0]),
+                                    ("second_moment", second_moment.shape[0])))
     with nogil:
         finite = adam_update(&params[0], &grad[0], &first_moment[0], &second_moment[0],
                              &params[0], params.shape[0], <floating> step_size,
@@ -37,6 +52,9 @@ def rprop_step(floating[::1] params, const floating[::1] grad, floating[::1] pre
                double delta_max):
     """One iRPROP- step in place (full-batch gradient)."""
     cdef bint finite
+    check_lengths(params.shape[0], (("grad", grad.shape[0]),
+                                    ("previous_grad", previous_grad.shape[0]),
+                                    ("step_sizes", step_sizes.shape[0])))
     with nogil:
         finite = rprop_update(&params[0], &grad[0], &previous_grad[0], &step_sizes[0],
                               &params[0], params.shape[0], <floating> increase,

@@ -13,7 +13,7 @@ import numpy as np
 
 from cffnn import _kernels
 from cffnn._parallelism import barrier_team_threads, blas_limits, effective_n_threads
-from cffnn.optimizers import RPROP, SGD, Adam, _state_like
+from cffnn.optimizers import RPROP, SGD, Adam
 from cffnn._validation import (
     INT_MAX, check_alpha, check_features, check_nonnegative, check_sample_weight,
     check_targets)
@@ -255,16 +255,14 @@ class Network:
         X, Y, weights, scale, alpha = checked
         batch_size = _check_batch_size(batch_size, X.shape[0])
         order = _shuffled_order(random_state, X.shape[0]) if shuffle else None
+        # the state arrays as _prepare returns them: read again from the optimiser, they
+        # could be another thread's, sized for another network
         if isinstance(optimizer, SGD):
-            optimizer.velocity = _state_like(optimizer.velocity, self._params)
-            kind, states = "sgd", (optimizer.velocity, None)
+            kind, states = "sgd", (optimizer._prepare(self._params), None)
         elif isinstance(optimizer, Adam):
-            optimizer.first_moment = _state_like(optimizer.first_moment, self._params)
-            optimizer.second_moment = _state_like(optimizer.second_moment, self._params)
-            kind, states = "adam", (optimizer.first_moment, optimizer.second_moment)
+            kind, states = "adam", optimizer._prepare(self._params)
         elif isinstance(optimizer, RPROP):
-            optimizer._prepare(self._params)
-            kind, states = "rprop", (optimizer.step_sizes, optimizer.previous_grad)
+            kind, states = "rprop", optimizer._prepare(self._params)
             batch_size = X.shape[0]          # RPROP is a full-batch method
         else:
             raise TypeError(f"optimizer must be cffnn.SGD, cffnn.Adam or cffnn.RPROP, "

@@ -80,9 +80,14 @@ class SGD:
     def step(self, params, grad):
         """params (n_params,) += the update for grad (n_params,), in place."""
         grad = _check_step_arrays(params, grad)
-        self.velocity = _state_like(self.velocity, params)
-        _optimizers.sgd_step(params, grad, self.velocity, self.learning_rate,
+        _optimizers.sgd_step(params, grad, self._prepare(params), self.learning_rate,
                              self.momentum, self.nesterov)
+
+    def _prepare(self, params):
+        """The velocity for params: kept when it matches them, else fresh. Returned, not
+        read again from self, which another thread may change."""
+        self.velocity = velocity = _state_like(self.velocity, params)
+        return velocity
 
     def end_epoch(self, epoch_loss, n_samples):
         """Apply the schedule after an epoch of n_samples rows whose mean loss was
@@ -135,13 +140,19 @@ class Adam:
     def step(self, params, grad):
         """params (n_params,) += the update for grad (n_params,), in place."""
         grad = _check_step_arrays(params, grad)
-        self.first_moment = _state_like(self.first_moment, params)
-        self.second_moment = _state_like(self.second_moment, params)
+        first_moment, second_moment = self._prepare(params)
         self.t += 1
         step_size = (self.learning_rate * math.sqrt(1 - self.beta_2 ** self.t)
                      / (1 - self.beta_1 ** self.t))
-        _optimizers.adam_step(params, grad, self.first_moment, self.second_moment,
-                              step_size, self.beta_1, self.beta_2, self.epsilon)
+        _optimizers.adam_step(params, grad, first_moment, second_moment, step_size,
+                              self.beta_1, self.beta_2, self.epsilon)
+
+    def _prepare(self, params):
+        """(first_moment, second_moment) for params: kept when they match them, else
+        fresh. Returned, not read again from self, which another thread may change."""
+        self.first_moment = first_moment = _state_like(self.first_moment, params)
+        self.second_moment = second_moment = _state_like(self.second_moment, params)
+        return first_moment, second_moment
 
     def reset(self):
         """Forget the moments and the step count."""
@@ -180,20 +191,23 @@ class RPROP:
         self.reset()
 
     def _prepare(self, params):
-        """State for params: kept when it matches them (copied if read-only), else fresh."""
+        """(step_sizes, previous_grad) for params: kept when they match them (copied if
+        read-only), else fresh. Returned, not read again from self, which another thread
+        may change."""
+        step_sizes, previous_grad = self.step_sizes, self.previous_grad
         if not all(isinstance(state, np.ndarray) and state.shape == params.shape
-                   and state.dtype == params.dtype
-                   for state in (self.step_sizes, self.previous_grad)):
-            self.step_sizes = self.previous_grad = None
-        self.step_sizes = _state_like(self.step_sizes, params, fill=self.delta_zero)
-        self.previous_grad = _state_like(self.previous_grad, params)
+                   and state.dtype == params.dtype for state in (step_sizes, previous_grad)):
+            step_sizes = previous_grad = None
+        self.step_sizes = step_sizes = _state_like(step_sizes, params, fill=self.delta_zero)
+        self.previous_grad = previous_grad = _state_like(previous_grad, params)
+        return step_sizes, previous_grad
 
     def step(self, params, grad):
         """params (n_params,) += the update for the full-batch grad (n_params,), in place."""
         grad = _check_step_arrays(params, grad)
-        self._prepare(params)
-        _optimizers.rprop_step(params, grad, self.previous_grad, self.step_sizes,
-                               self.increase, self.decrease, self.delta_min, self.delta_max)
+        step_sizes, previous_grad = self._prepare(params)
+        _optimizers.rprop_step(params, grad, previous_grad, step_sizes, self.increase,
+                               self.decrease, self.delta_min, self.delta_max)
 
     def reset(self):
         """Forget the step sizes and the previous gradient."""

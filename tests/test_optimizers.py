@@ -1,4 +1,7 @@
 """Optimiser steps: the compiled fused updates equal scikit-learn's rules (reference.py)."""
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
@@ -150,6 +153,53 @@ def test_bad_step_arrays_raise():
         optimizer.step(read_only, np.ones(4))
     with pytest.raises(ValueError, match="shape"):
         optimizer.step(np.zeros(4), np.ones(3))
+
+
+@pytest.mark.parametrize("step, names", [
+    (lambda a, b, c: _optimizers.sgd_step(a, b, c, 0.1, 0.9, False), ("grad", "velocity")),
+    (lambda a, b, c: _optimizers.adam_step(a, b, c, c, 0.1, 0.9, 0.999, 1e-8),
+     ("grad", "first_moment")),
+    (lambda a, b, c: _optimizers.rprop_step(a, b, c, c, 1.2, 0.5, 0.0, 50.0),
+     ("grad", "previous_grad")),
+])
+def test_compiled_steps_refuse_arrays_shorter_than_params(step, names):
+    """Their loops write len(params) values into every state array."""
+    params = np.zeros(8)
+    with pytest.raises(ValueError, match=names[0]):
+        step(params, np.ones(7), np.zeros(8))
+    with pytest.raises(ValueError, match=names[1]):
+        step(params, np.ones(8), np.zeros(7))
+    assert not params.any()
+
+
+RACE = """
+import sys, threading
+import numpy as np
+import cffnn
+optimizer = {"sgd": cffnn.SGD(0.01, momentum=0.9), "adam": cffnn.Adam(),
+             "rprop": cffnn.RPROP()}[sys.argv[1]]
+def steps(n):
+    params, grad = np.zeros(n, np.float32), np.ones(n, np.float32)
+    for _ in range(5000):
+        optimizer.step(params, grad)
+threads = [threading.Thread(target=steps, args=(n,)) for n in (100000, 10)]
+for thread in threads:
+    thread.start()
+for thread in threads:
+    thread.join()
+"""
+
+
+@pytest.mark.parametrize("kind", ["sgd", "adam", "rprop"])
+def test_one_optimizer_stepped_from_two_threads_over_two_sizes_does_not_crash(kind,
+                                                                            tmp_path):
+    """A misuse, but never a crash: step() read its state arrays from the optimiser again
+    after sizing them, and the other thread's arrays (10 values) took 100000 (Adam and
+    RPROP ended in a segmentation fault). In a child process (cwd outside the clone: the
+    installed package), which such a crash would end."""
+    done = subprocess.run([sys.executable, "-c", RACE, kind], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
 
 
 def test_invscaling_follows_samples_seen():
