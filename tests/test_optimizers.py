@@ -200,6 +200,7 @@ def test_one_optimizer_stepped_from_two_threads_over_two_sizes_does_not_crash(ki
     done = subprocess.run([sys.executable, "-c", RACE, kind], cwd=tmp_path,
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
+    assert "Exception in thread" not in done.stderr, done.stderr[-2000:]   # nor an error
 
 
 def test_invscaling_follows_samples_seen():
