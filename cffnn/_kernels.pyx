@@ -1563,7 +1563,7 @@ cdef int epoch_loop(const Layout* net, floating* params, Py_ssize_t n_params,
     cdef Py_ssize_t n_in = net.sizes[0], n_out = net.sizes[net.n_layers]
     cdef int team_threads = epoch_team_size(net, batch_size, n_threads)
     cdef EpochTeam team
-    cdef double scaled_alpha = alpha / weight_scale if alpha > 0 else 0.0
+    cdef double scaled_alpha = alpha / weight_scale   # weight_scale: finite, > 0
     if team_threads > 1 and backoff.remaining > 0:
         backoff.remaining -= 1
         team_threads = 1
