@@ -989,13 +989,15 @@ cdef Py_ssize_t train_workspace_bytes(const Layout* net, Py_ssize_t n_rows,
                                       Py_ssize_t itemsize) noexcept nogil:
     """Bytes of workspace train_all needs for a batch of up to n_rows rows.
 
-    Doubles first: block losses (at most n_rows / MIN_BLOCK_ROWS blocks), penalty_rows
-    (n_k for each W[k]), bias_sums (n_{k+1} each); then the gradient tasks' finiteness
-    flags, as doubles too (0 or 1: few, and the next array stays aligned); then, in the
-    data's dtype, every layer's Z and delta (and A for gelu) for n_rows rows.
+    Doubles first (train_doubles): penalty_rows (n_k for each W[k]), bias_sums (n_{k+1}
+    each), the gradient tasks' finiteness flags and their fused updates' (as doubles
+    too: few, and the next arrays stay aligned; gradient_task_bound of each), block
+    losses (at most n_rows / MIN_BLOCK_ROWS blocks); then, in the data's dtype, every
+    layer's Z and delta (and A for gelu) for n_rows rows.
     """
     cdef Py_ssize_t k, n_doubles, n_values = 0
-    n_doubles = (n_rows + MIN_BLOCK_ROWS - 1) // MIN_BLOCK_ROWS + gradient_task_count(net, n_rows)
+    n_doubles = ((n_rows + MIN_BLOCK_ROWS - 1) // MIN_BLOCK_ROWS
+                 + 2 * gradient_task_bound(net))
     for k in range(net.n_layers):
         n_doubles += net.sizes[k] + net.sizes[k + 1]
         n_values += net.sizes[k + 1] * (1 + (k < net.n_layers - 1)
@@ -1045,51 +1047,127 @@ cdef inline Py_ssize_t gradient_task_count(const Layout* net, Py_ssize_t n_rows)
     return n_tasks
 
 
-cdef bint gradient_task(const Layout* net, const floating* params, const floating* x,
-                        Py_ssize_t n_rows, floating** activations, floating** deltas,
-                        double alpha_over_weight_sum, Py_ssize_t task, floating* grad,
-                        double* penalty_rows, double* bias_sums) noexcept nogil:
-    """Task number `task` of phase 2: gradient_task_rows rows of some dW[k], in layer
-    order; True when what it wrote is finite.
-
-    penalty_rows holds sum_k n_k doubles, bias_sums sum_k n_{k+1}, layer after layer.
-    """
-    cdef Py_ssize_t k = 0, rows, n_layer_tasks, row_offset = 0, column_offset = 0
-    while True:   # find the layer of this task
+cdef inline Py_ssize_t gradient_task_span(const Layout* net, Py_ssize_t n_rows,
+                                          Py_ssize_t task, Py_ssize_t* i0,
+                                          Py_ssize_t* i1) noexcept nogil:
+    """The layer k (returned) and rows [i0, i1) of dW[k] of task number `task` of phase 2
+    (gradient_task_rows rows each, in layer order)."""
+    cdef Py_ssize_t k = 0, rows, n_layer_tasks
+    while True:
         rows = gradient_task_rows(net, k, n_rows)
         n_layer_tasks = (net.sizes[k] + rows - 1) // rows
         if task < n_layer_tasks:
             break
         task -= n_layer_tasks
-        row_offset += net.sizes[k]
-        column_offset += net.sizes[k + 1]
         k += 1
-    return layer_gradient_rows(net, params, k, task * rows,
-                               min(net.sizes[k], (task + 1) * rows), n_rows,
+    i0[0] = task * rows
+    i1[0] = min(net.sizes[k], (task + 1) * rows)
+    return k
+
+
+cdef bint gradient_task(const Layout* net, const floating* params, const floating* x,
+                        Py_ssize_t n_rows, floating** activations, floating** deltas,
+                        double alpha_over_weight_sum, Py_ssize_t task, floating* grad,
+                        double* penalty_rows, double* bias_sums) noexcept nogil:
+    """Task number `task` of phase 2: rows [i0, i1) of some dW[k] (gradient_task_span);
+    True when what it wrote is finite.
+
+    penalty_rows holds sum_k n_k doubles, bias_sums sum_k n_{k+1}, layer after layer.
+    """
+    cdef Py_ssize_t i0, i1, j, row_offset = 0, column_offset = 0
+    cdef Py_ssize_t k = gradient_task_span(net, n_rows, task, &i0, &i1)
+    for j in range(k):
+        row_offset += net.sizes[j]
+        column_offset += net.sizes[j + 1]
+    return layer_gradient_rows(net, params, k, i0, i1, n_rows,
                                x if k == 0 else activations[k - 1], deltas[k],
                                alpha_over_weight_sum, grad, penalty_rows + row_offset,
                                bias_sums + column_offset)
 
 
+cdef struct OptimizerSettings:
+    int kind                    # OPTIMIZER_SGD, OPTIMIZER_ADAM or OPTIMIZER_RPROP
+    double learning_rate        # SGD, Adam
+    double momentum             # SGD
+    bint nesterov               # SGD
+    double beta_1, beta_2, epsilon   # Adam
+    long long t                 # Adam: steps taken so far (updated here)
+    double increase, decrease, delta_min, delta_max   # RPROP
+
+
+cdef struct FusedSGD:
+    # SGD's update done by each gradient task on the rows it has just written (train_thread),
+    # into buffers that the epoch adopts only when the whole step is finite. The arrays
+    # are (n_params,) of the network's dtype (a struct cannot hold fused types).
+    const OptimizerSettings* settings
+    const void* params          # the current parameters and velocity ...
+    const void* velocity
+    void* params_out            # ... and where their updated values go
+    void* velocity_out
+
+
+cdef inline bint fused_sgd_range(const floating* grad, const FusedSGD* fused,
+                                 Py_ssize_t start, Py_ssize_t n) noexcept nogil:
+    """SGD's update of parameters [start, start + n) (include/cffnn/sgd.h); True when
+    the new values are all finite."""
+    return sgd_update(<const floating*> fused.params + start, grad + start,
+                      <const floating*> fused.velocity + start,
+                      <floating*> fused.velocity_out + start,
+                      <floating*> fused.params_out + start, n,
+                      <floating> fused.settings.learning_rate,
+                      <floating> fused.settings.momentum, fused.settings.nesterov)
+
+
+cdef bint fused_sgd_task(const Layout* net, Py_ssize_t n_rows, Py_ssize_t task,
+                         const floating* grad, const FusedSGD* fused) noexcept nogil:
+    """SGD's update of the parameters whose gradient task `task` wrote: rows [i0, i1) of
+    W[k], and b[k] with the task of row 0; True when the new values are all finite.
+    Elementwise, so the same values as one update of the whole buffer after the tasks."""
+    cdef Py_ssize_t i0, i1
+    cdef Py_ssize_t k = gradient_task_span(net, n_rows, task, &i0, &i1)
+    cdef Py_ssize_t n_out = net.sizes[k + 1]
+    cdef bint finite = fused_sgd_range(grad, fused, net.weight_offsets[k] + i0 * n_out,
+                                       (i1 - i0) * n_out)
+    if i0 == 0:
+        finite = fused_sgd_range(grad, fused, net.bias_offsets[k], n_out) and finite
+    return finite
+
+
 cdef struct TrainDoubles:
     # The double part of a training workspace (train_workspace_bytes), for a batch.
-    double* block_losses        # (n_blocks,) each block's weighted loss
     double* penalty_rows        # (sum_k n_k,) sum_j W[k][i, j]^2 for every row of every W
     double* bias_sums           # (sum_k n_{k+1},) every layer's bias gradient, in double
     double* task_finite         # (n_tasks,) 1 if the gradient task's values are finite
+    double* update_finite       # (n_tasks,) 1 if its fused update's values are (FusedSGD)
+    double* block_losses        # (n_blocks,) each block's weighted loss
+
+
+cdef inline Py_ssize_t gradient_task_bound(const Layout* net) noexcept nogil:
+    """At least gradient_task_count(net, n_rows) for every n_rows: a task has at least
+    min(n_k, 16) rows of dW[k] (gradient_task_rows)."""
+    cdef Py_ssize_t k, n_tasks = 0
+    for k in range(net.n_layers):
+        n_tasks += (net.sizes[k] + 15) // min(net.sizes[k], 16)
+    return n_tasks
 
 
 cdef void train_doubles(const Layout* net, Py_ssize_t n_rows, void* workspace,
                         TrainDoubles* doubles) noexcept nogil:
-    """Where the double arrays of a workspace laid out for n_rows rows start."""
+    """Where the double arrays of a workspace laid out for n_rows rows start.
+
+    Only block_losses, last, depends on n_rows. An epoch's team reads the flags and
+    penalties of a batch (batch_outcome) while a thread that is ahead may have begun the
+    next batch's blocks, which write the Z and delta arrays after block_losses: a
+    smaller last batch must not move them over the arrays still being read."""
     cdef Py_ssize_t k, n_weight_rows = 0
     for k in range(net.n_layers):
         n_weight_rows += net.sizes[k]
-    doubles.block_losses = <double*> workspace
-    doubles.penalty_rows = doubles.block_losses + (n_rows + MIN_BLOCK_ROWS - 1) // MIN_BLOCK_ROWS
+    doubles.penalty_rows = <double*> workspace
     doubles.bias_sums = doubles.penalty_rows + n_weight_rows
     doubles.task_finite = doubles.bias_sums + (n_weight_rows - net.sizes[0]
                                                + net.sizes[net.n_layers])
+    doubles.update_finite = doubles.task_finite + gradient_task_bound(net)
+    doubles.block_losses = doubles.update_finite + gradient_task_bound(net)
 
 
 cdef void train_values(const Layout* net, Py_ssize_t n_rows, void* workspace,
@@ -1101,7 +1179,8 @@ cdef void train_values(const Layout* net, Py_ssize_t n_rows, void* workspace,
     cdef Py_ssize_t k, L = net.n_layers
     cdef TrainDoubles doubles
     train_doubles(net, n_rows, workspace, &doubles)
-    cdef floating* cursor = <floating*> (doubles.task_finite + gradient_task_count(net, n_rows))
+    cdef floating* cursor = <floating*> (doubles.block_losses
+                                         + (n_rows + MIN_BLOCK_ROWS - 1) // MIN_BLOCK_ROWS)
     for k in range(L):
         activations[k] = cursor
         cursor += n_rows * net.sizes[k + 1]
@@ -1123,15 +1202,20 @@ cdef long long train_thread(const Layout* net, const floating* params, const flo
                             floating* gathered_x, floating* gathered_y,
                             double* gathered_weights, double inv_weight_sum,
                             double alpha_over_weight_sum, int loss, floating* grad,
-                            void* workspace, cffnn_barrier* barrier, cffnn_counter* counter,
+                            void* workspace, const FusedSGD* fused, double* data_loss,
+                            cffnn_barrier* barrier, cffnn_counter* counter,
                             long long base, int n_threads) noexcept nogil:
     """One thread's share of the loss and gradient of a batch; every thread of a team
     of n_threads calls it (n_threads = 1: all of it, on the calling thread).
 
     Phase 1: blocks of block_rows rows through train_rows. Phase 2, once every block is
-    done (the weight gradients need all rows): the tasks of gradient_task. Work items
-    come from counter, from base on (include/cffnn/team.h); returns the next base. Ends
-    at a barrier, so every thread then sees the whole workspace and grad (batch_outcome).
+    done (the weight gradients need all rows): the tasks of gradient_task, each followed
+    by its part of SGD's update when fused is not NULL (fused_sgd_task). Work items come
+    from counter, from base on (include/cffnn/team.h); returns the next base. Ends at a
+    barrier, so every thread then sees the whole workspace and grad (batch_outcome).
+    data_loss, if not NULL, receives the sum of the block losses in block order, read by
+    each thread between the two barriers: once the second is passed, another thread may
+    be writing the next batch's block losses.
     The blocks and tasks depend on the network and n_rows only, never on the team, and
     each writes its own part of the results, so results do not depend on the team either.
     x, y, sample_weight, order, gathered_*: as train_rows takes them.
@@ -1145,6 +1229,7 @@ cdef long long train_thread(const Layout* net, const floating* params, const flo
     cdef Py_ssize_t n_tasks = gradient_task_count(net, n_rows)
     cdef const floating* layer_0_input = x if order == NULL else gathered_x
     cdef long long item
+    cdef bint finite
     train_doubles(net, n_rows, workspace, &doubles)
     train_values(net, n_rows, workspace, activations, deltas, preactivations)
     while True:
@@ -1157,32 +1242,50 @@ cdef long long train_thread(const Layout* net, const floating* params, const flo
             min(n_rows, (item + 1) * rows_per_block), activations, deltas, preactivations)
     base = cffnn_counter_after(base, n_blocks, n_threads)
     cffnn_barrier_wait(barrier, n_threads)
+    if data_loss != NULL:
+        data_loss[0] = block_loss_sum(net, n_rows, workspace)
     while True:
         item = cffnn_counter_next(counter, base)
         if item >= n_tasks:
             break
-        doubles.task_finite[item] = gradient_task(
-            net, params, layer_0_input, n_rows, activations, deltas, alpha_over_weight_sum,
-            item, grad, doubles.penalty_rows, doubles.bias_sums)
+        finite = gradient_task(net, params, layer_0_input, n_rows, activations, deltas,
+                               alpha_over_weight_sum, item, grad, doubles.penalty_rows,
+                               doubles.bias_sums)
+        doubles.task_finite[item] = finite
+        if fused != NULL:   # a refused step's update is never adopted: no need to do it
+            doubles.update_finite[item] = (not finite
+                                           or fused_sgd_task(net, n_rows, item, grad, fused))
     base = cffnn_counter_after(base, n_tasks, n_threads)
     cffnn_barrier_wait(barrier, n_threads)
     return base
 
 
-cdef double batch_outcome(const Layout* net, Py_ssize_t n_rows, void* workspace,
-                          double alpha_over_weight_sum, bint* grad_finite) noexcept nogil:
-    """The loss of a batch train_thread has done (block losses in block order, then the
-    penalty, so the same whatever the team); grad_finite, if not NULL, receives whether
-    every gradient value is finite."""
+cdef double block_loss_sum(const Layout* net, Py_ssize_t n_rows,
+                           void* workspace) noexcept nogil:
+    """The sum of a batch's block losses (train_thread's phase 1), in block order."""
     cdef TrainDoubles doubles
-    cdef Py_ssize_t k, n_weight_rows = 0, n_blocks = block_count(net, n_rows)
-    cdef Py_ssize_t n_tasks = gradient_task_count(net, n_rows)
+    cdef Py_ssize_t k
     cdef double total = 0.0
+    train_doubles(net, n_rows, workspace, &doubles)
+    for k in range(block_count(net, n_rows)):
+        total += doubles.block_losses[k]
+    return total
+
+
+cdef double batch_outcome(const Layout* net, Py_ssize_t n_rows, void* workspace,
+                          double data_loss, double alpha_over_weight_sum,
+                          bint* grad_finite, bint* update_finite) noexcept nogil:
+    """The loss of a batch train_thread has done: data_loss (block_loss_sum), then the
+    penalty row by row, so the same whatever the team. grad_finite and update_finite, if
+    not NULL, receive whether every gradient value is finite and every value of the
+    fused update (FusedSGD) is."""
+    cdef TrainDoubles doubles
+    cdef Py_ssize_t k, n_weight_rows = 0
+    cdef Py_ssize_t n_tasks = gradient_task_count(net, n_rows)
+    cdef double total = data_loss
     train_doubles(net, n_rows, workspace, &doubles)
     for k in range(net.n_layers):
         n_weight_rows += net.sizes[k]
-    for k in range(n_blocks):
-        total += doubles.block_losses[k]
     if alpha_over_weight_sum > 0:
         for k in range(n_weight_rows):
             total += 0.5 * alpha_over_weight_sum * doubles.penalty_rows[k]
@@ -1190,6 +1293,10 @@ cdef double batch_outcome(const Layout* net, Py_ssize_t n_rows, void* workspace,
         grad_finite[0] = True
         for k in range(n_tasks):
             grad_finite[0] = grad_finite[0] and doubles.task_finite[k] != 0
+    if update_finite != NULL:
+        update_finite[0] = True
+        for k in range(n_tasks):
+            update_finite[0] = update_finite[0] and doubles.update_finite[k] != 0
     return total
 
 
@@ -1211,17 +1318,18 @@ cdef int train_all(const Layout* net, const floating* params, const floating* x,
     limit_blas_threads()
     if team == 1:
         train_thread(net, params, x, targets, sample_weight, NULL, n_rows, NULL, NULL, NULL,
-                     inv_weight_sum, alpha_over_weight_sum, loss, grad, workspace, &barrier,
-                     &counter, 0, 1)
+                     inv_weight_sum, alpha_over_weight_sum, loss, grad, workspace, NULL, NULL,
+                     &barrier, &counter, 0, 1)
     else:
         with parallel(num_threads=team):
             thread_fp_mode = cffnn_adopt_fp_mode(fp_mode)   # fpmode.h: the caller's mode
             train_thread(net, params, x, targets, sample_weight, NULL, n_rows, NULL, NULL,
                          NULL, inv_weight_sum, alpha_over_weight_sum, loss, grad, workspace,
-                         &barrier, &counter, 0, cffnn_team_size())
+                         NULL, NULL, &barrier, &counter, 0, cffnn_team_size())
             cffnn_adopt_fp_mode(thread_fp_mode)
     restore_blas_threads()
-    total[0] = batch_outcome(net, n_rows, workspace, alpha_over_weight_sum, NULL)
+    total[0] = batch_outcome(net, n_rows, workspace, block_loss_sum(net, n_rows, workspace),
+                             alpha_over_weight_sum, NULL, NULL)
     free(workspace)
     return 0
 
@@ -1246,6 +1354,7 @@ EPOCH_STATUS = {EPOCH_NONFINITE_LOSS: "loss", EPOCH_NONFINITE_GRADIENT: "gradien
 
 
 cdef bint flush_subnormals = True
+cdef bint fuse_sgd = True
 
 
 def helper_available():
@@ -1310,6 +1419,23 @@ def set_team_limits(double max_wait, double min_judged_seconds):
     return previous
 
 
+def set_fused_sgd(bint fuse):
+    """Whether fit_epoch fuses SGD's update into its gradient tasks (default True) or
+    updates all parameters after them, as it does for Adam and RPROP; returns the previous
+    setting. For the tests, which check that the two give the same bits, and for
+    benchmarks/fused_sgd.py, which times them.
+
+    Fused, a team saves a barrier and a pass over the gradient every minibatch, and a
+    refused step (a non-finite update) leaves the velocity as it was. Measured on the
+    regression task (8-64-64-1, batch 64), paired epochs, in the rounds where 2 threads
+    ran faster than 1 (the host gave the vCPUs a core each): 2 threads 1.11x faster
+    fused, 1 thread 0.99x (the velocity's second buffer)."""
+    global fuse_sgd
+    previous = fuse_sgd
+    fuse_sgd = fuse
+    return previous
+
+
 def set_flush_subnormals(bint flush):
     """Whether fit_epoch flushes subnormal floats to zero (default True); returns the
     previous setting. For benchmarks/subnormals.py, which shows what flushing saves."""
@@ -1317,16 +1443,6 @@ def set_flush_subnormals(bint flush):
     previous = flush_subnormals
     flush_subnormals = flush
     return previous
-
-
-cdef struct OptimizerSettings:
-    int kind                    # OPTIMIZER_SGD, OPTIMIZER_ADAM or OPTIMIZER_RPROP
-    double learning_rate        # SGD, Adam
-    double momentum             # SGD
-    bint nesterov               # SGD
-    double beta_1, beta_2, epsilon   # Adam
-    long long t                 # Adam: steps taken so far (updated here)
-    double increase, decrease, delta_min, delta_max   # RPROP
 
 
 cdef struct EpochResult:
@@ -1351,9 +1467,9 @@ cdef bint update_chunk(OptimizerSettings* optimizer, const floating* params,
     True when they are all finite (checked by the update's loop as it writes them)."""
     cdef double step_size
     if optimizer.kind == OPTIMIZER_SGD:
-        return sgd_update(params + start, grad + start, state_a + start, out + start, n,
-                          <floating> optimizer.learning_rate, <floating> optimizer.momentum,
-                          optimizer.nesterov)
+        return sgd_update(params + start, grad + start, state_a + start, state_a + start,
+                          out + start, n, <floating> optimizer.learning_rate,
+                          <floating> optimizer.momentum, optimizer.nesterov)
     if optimizer.kind == OPTIMIZER_RPROP:
         return rprop_update(params + start, grad + start, state_b + start, state_a + start,
                             out + start, n, <floating> optimizer.increase,
@@ -1414,6 +1530,7 @@ cdef struct EpochTeam:
     # set by thread 0 when the epoch ends:
     int status                      # EPOCH_OK or what went non-finite
     void* last_finite               # the parameter buffer holding the last finite values
+    void* last_state_a              # the buffer holding the last finite state_a (FusedSGD)
     long long t                     # Adam's step count after the epoch
 
 
@@ -1443,8 +1560,8 @@ cdef void epoch_thread(const Layout* net, Py_ssize_t n_params, const floating* x
                        const Py_ssize_t* order, Py_ssize_t n_rows, Py_ssize_t batch_size,
                        double scaled_alpha, int loss, const OptimizerSettings* settings,
                        floating* state_a, floating* state_b, floating* current,
-                       floating* spare, floating* grad, floating* gathered_x,
-                       floating* gathered_y, EpochTeam* team,
+                       floating* spare, floating* spare_state_a, floating* grad,
+                       floating* gathered_x, floating* gathered_y, EpochTeam* team,
                        EpochResult* result) noexcept nogil:
     """One thread's part of an epoch (epoch_loop); every thread of the team runs it.
 
@@ -1452,19 +1569,29 @@ cdef void epoch_thread(const Layout* net, Py_ssize_t n_params, const floating* x
     data that a barrier has made visible to all: whether a minibatch has weight, whether
     its loss and gradient are finite, whether its update is. Only thread 0 writes result
     and the end of team.
+
+    With spare_state_a (SGD only), the update is fused into the gradient tasks
+    (FusedSGD): new parameters into spare and new velocities into spare_state_a, both
+    adopted, like the parameters of a separate update, when the step is finite. That
+    saves the update's barrier and its second pass over the gradient.
     """
     cdef int thread = cffnn_team_thread(), n_threads = cffnn_team_size()
     cdef OptimizerSettings optimizer = settings[0]   # each thread counts Adam's t itself
     cdef unsigned int thread_fp_mode = cffnn_adopt_fp_mode(team.fp_mode)
     cdef Py_ssize_t n_in = net.sizes[0], n_out = net.sizes[net.n_layers]
     cdef Py_ssize_t start = 0, stop, rows, r, k, batch = 0
-    cdef double batch_weight, batch_loss, alpha_over_weight_sum
+    cdef double batch_weight, batch_loss, data_loss, alpha_over_weight_sum
     cdef const Py_ssize_t* batch_order
     cdef const double* batch_weights
-    cdef bint grad_finite
+    cdef bint grad_finite, update_finite
     cdef int status = EPOCH_OK
     cdef long long base = 0
     cdef floating* swap
+    cdef FusedSGD fused
+    cdef FusedSGD* fused_or_null = NULL
+    if spare_state_a != NULL:
+        fused.settings = &optimizer
+        fused_or_null = &fused
     while status == EPOCH_OK and start < n_rows:
         stop = min(n_rows, start + batch_size)
         rows = stop - start
@@ -1480,14 +1607,18 @@ cdef void epoch_thread(const Layout* net, Py_ssize_t n_params, const floating* x
                                  else sample_weight[batch_order[r]])
         if batch_weight > 0:      # a minibatch whose weights are all 0 teaches nothing
             alpha_over_weight_sum = scaled_alpha / batch_weight
+            fused.params = current
+            fused.velocity = state_a
+            fused.params_out = spare
+            fused.velocity_out = spare_state_a
             base = train_thread(
                 net, current, x if order != NULL else x + start * n_in,
                 y if order != NULL else y + start * n_out, batch_weights, batch_order,
                 rows, gathered_x, gathered_y, team.gathered_weights, 1.0 / batch_weight,
-                alpha_over_weight_sum, loss, grad, team.workspace, &team.barrier,
-                &team.counter, base, n_threads)
-            batch_loss = batch_outcome(net, rows, team.workspace, alpha_over_weight_sum,
-                                       &grad_finite)
+                alpha_over_weight_sum, loss, grad, team.workspace, fused_or_null,
+                &data_loss, &team.barrier, &team.counter, base, n_threads)
+            batch_loss = batch_outcome(net, rows, team.workspace, data_loss,
+                                       alpha_over_weight_sum, &grad_finite, &update_finite)
             if batch_loss - batch_loss != 0:
                 status = EPOCH_NONFINITE_LOSS
             elif not grad_finite:
@@ -1495,14 +1626,21 @@ cdef void epoch_thread(const Layout* net, Py_ssize_t n_params, const floating* x
             else:
                 if optimizer.kind == OPTIMIZER_ADAM:
                     optimizer.t += 1
-                if not update_thread(&optimizer, current, grad, state_a, state_b, spare,
-                                     n_params, team.chunk_size, team.chunk_ok,
-                                     &team.barrier, &team.counter, &base, n_threads):
+                if fused_or_null == NULL:
+                    update_finite = update_thread(
+                        &optimizer, current, grad, state_a, state_b, spare, n_params,
+                        team.chunk_size, team.chunk_ok, &team.barrier, &team.counter, &base,
+                        n_threads)
+                if not update_finite:
                     status = EPOCH_NONFINITE_UPDATE
                 else:
                     swap = current
                     current = spare
                     spare = swap
+                    if fused_or_null != NULL:
+                        swap = state_a
+                        state_a = spare_state_a
+                        spare_state_a = swap
                     if thread == 0:   # weights in units of weight_scale, which the mean cancels
                         result.loss_sum += batch_loss * batch_weight
                         result.weight_sum += batch_weight
@@ -1518,6 +1656,7 @@ cdef void epoch_thread(const Layout* net, Py_ssize_t n_params, const floating* x
     if thread == 0:
         team.status = status
         team.last_finite = current
+        team.last_state_a = state_a
         team.t = optimizer.t
         result.minibatch = batch
         if status == EPOCH_NONFINITE_GRADIENT:
@@ -1539,9 +1678,10 @@ cdef int epoch_loop(const Layout* net, floating* params, Py_ssize_t n_params,
     """Minibatch gradient descent over rows order[0..n_rows) (0..n_rows without order).
 
     Per minibatch: loss and gradient (train_thread, in a workspace allocated once, which
-    also gathers the shuffled rows of X and Y), then the optimiser's fused update. A
-    non-finite loss, gradient or updated parameter stops the epoch before that
-    minibatch's update, so params stay at their last finite values. sample_weight holds
+    also gathers the shuffled rows of X and Y), then the optimiser's fused update; SGD's
+    is done by the gradient tasks themselves (FusedSGD). A non-finite loss, gradient or
+    updated parameter stops the epoch before that minibatch's update, so params stay at
+    their last finite values (and SGD's velocity too). sample_weight holds
     weights divided by weight_scale; minibatch penalties use alpha / (the minibatch's true
     weight sum), formed as (alpha / weight_scale) / (its sum of scaled weights). True sums
     are never formed: they could overflow (weights of 1e308) or be subnormal (1e-320),
@@ -1550,15 +1690,16 @@ cdef int epoch_loop(const Layout* net, floating* params, Py_ssize_t n_params,
 
     The whole epoch is one parallel region (when epoch_team_size says a team pays), whose
     threads meet at include/cffnn/team.h's barriers between the phases of a minibatch:
-    three per minibatch instead of three thread wake-ups. An epoch whose team went solo
-    (another process had one of its cores, team.h) makes the next epochs of this network
-    run on one thread: backoff.cooldown of them, a number that doubles while it keeps
-    happening (up to MAX_TEAM_COOLDOWN) and is reset by an epoch that stays a team.
+    three per minibatch (two with SGD) instead of three thread wake-ups. An epoch whose
+    team went solo (another process had one of its cores, team.h) makes the next epochs
+    of this network run on one thread: backoff.cooldown of them, a number that doubles
+    while it keeps happening (up to MAX_TEAM_COOLDOWN) and is reset by an epoch that
+    stays a team.
 
     The parameters live in two buffers, `current` and `spare`: an update reads current
     and writes spare, and the two swap when the new values are all finite (a copy back
     after every update cost ~3% of a Fashion-MNIST epoch). params gets the last finite
-    values at the end.
+    values at the end. SGD's velocity lives in state_a and spare_state_a in the same way.
     """
     cdef Py_ssize_t n_in = net.sizes[0], n_out = net.sizes[net.n_layers]
     cdef int team_threads = epoch_team_size(net, batch_size, n_threads)
@@ -1569,6 +1710,8 @@ cdef int epoch_loop(const Layout* net, floating* params, Py_ssize_t n_params,
         team_threads = 1
     cdef floating* grad = <floating*> malloc(n_params * sizeof(floating))
     cdef floating* spare = <floating*> malloc(n_params * sizeof(floating))
+    cdef floating* spare_state_a = NULL   # SGD's velocity, for its fused update
+    cdef bint fuse_update
     cdef floating* gathered_x = NULL
     cdef floating* gathered_y = NULL
     cdef unsigned int fp_mode = 0
@@ -1581,7 +1724,13 @@ cdef int epoch_loop(const Layout* net, floating* params, Py_ssize_t n_params,
                                   * sizeof(int))
     team.status = EPOCH_OK
     team.last_finite = params
+    team.last_state_a = state_a
     team.t = optimizer.t
+    # SGD's update in the gradient tasks (epoch_thread, FusedSGD), on one thread too: the
+    # same code and the same state after a refused step whatever the team
+    fuse_update = fuse_sgd and optimizer.kind == OPTIMIZER_SGD
+    if fuse_update:
+        spare_state_a = <floating*> malloc(n_params * sizeof(floating))
     if order != NULL:
         gathered_x = <floating*> malloc(batch_size * n_in * sizeof(floating))
         gathered_y = <floating*> malloc(batch_size * n_out * sizeof(floating))
@@ -1592,6 +1741,7 @@ cdef int epoch_loop(const Layout* net, floating* params, Py_ssize_t n_params,
     result.minibatch = 0
     result.layer = -1
     if (team.workspace == NULL or grad == NULL or spare == NULL or team.chunk_ok == NULL
+            or (fuse_update and spare_state_a == NULL)
             or (order != NULL and (gathered_x == NULL or gathered_y == NULL
                                    or (sample_weight != NULL
                                        and team.gathered_weights == NULL)))):
@@ -1610,12 +1760,13 @@ cdef int epoch_loop(const Layout* net, floating* params, Py_ssize_t n_params,
         if team_threads == 1:
             epoch_thread(net, n_params, x, y, sample_weight, order, n_rows, batch_size,
                          scaled_alpha, loss, optimizer, state_a, state_b, params, spare,
-                         grad, gathered_x, gathered_y, &team, result)
+                         spare_state_a, grad, gathered_x, gathered_y, &team, result)
         else:
             with parallel(num_threads=team_threads):
                 epoch_thread(net, n_params, x, y, sample_weight, order, n_rows,
                              batch_size, scaled_alpha, loss, optimizer, state_a, state_b,
-                             params, spare, grad, gathered_x, gathered_y, &team, result)
+                             params, spare, spare_state_a, grad, gathered_x, gathered_y,
+                             &team, result)
         if flush_subnormals:
             cffnn_flush_subnormals_end(fp_mode)
         restore_blas_threads()
@@ -1630,11 +1781,14 @@ cdef int epoch_loop(const Layout* net, floating* params, Py_ssize_t n_params,
                 backoff.cooldown = MIN_TEAM_COOLDOWN
         if team.last_finite != <void*> params:   # the last finite values are in spare
             memcpy(params, team.last_finite, n_params * sizeof(floating))
+        if team.last_state_a != <void*> state_a:   # ... or spare_state_a
+            memcpy(state_a, team.last_state_a, n_params * sizeof(floating))
     free(team.workspace)
     free(team.gathered_weights)
     free(team.chunk_ok)
     free(grad)
     free(spare)
+    free(spare_state_a)
     free(gathered_x)
     free(gathered_y)
     return team.status

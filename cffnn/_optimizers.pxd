@@ -36,10 +36,12 @@ cdef extern from "cffnn/adam.h" nogil:
 
 
 cdef extern from "cffnn/sgd.h" nogil:
-    bint cffnn_sgd_f(const float* p, const float* g, float* v, float* out, Py_ssize_t n,
-                     float learning_rate, float momentum, bint nesterov)
-    bint cffnn_sgd_d(const double* p, const double* g, double* v, double* out,
-                     Py_ssize_t n, double learning_rate, double momentum, bint nesterov)
+    bint cffnn_sgd_f(const float* p, const float* g, const float* v, float* v_out,
+                     float* out, Py_ssize_t n, float learning_rate, float momentum,
+                     bint nesterov)
+    bint cffnn_sgd_d(const double* p, const double* g, const double* v, double* v_out,
+                     double* out, Py_ssize_t n, double learning_rate, double momentum,
+                     bint nesterov)
 
 
 cdef inline unsigned int nonfinite(floating x) noexcept nogil:
@@ -51,14 +53,16 @@ cdef inline unsigned int nonfinite(floating x) noexcept nogil:
 
 
 cdef inline bint sgd_update(const floating* params, const floating* grad,
-                            floating* velocity, floating* out, Py_ssize_t n,
-                            floating learning_rate, floating momentum,
+                            const floating* velocity, floating* velocity_out, floating* out,
+                            Py_ssize_t n, floating learning_rate, floating momentum,
                             bint nesterov) noexcept nogil:
-    # the loop is in include/cffnn/sgd.h
+    # the loop is in include/cffnn/sgd.h; velocity_out may be velocity
     if floating is float:
-        return cffnn_sgd_f(params, grad, velocity, out, n, learning_rate, momentum, nesterov)
+        return cffnn_sgd_f(params, grad, velocity, velocity_out, out, n, learning_rate,
+                           momentum, nesterov)
     else:
-        return cffnn_sgd_d(params, grad, velocity, out, n, learning_rate, momentum, nesterov)
+        return cffnn_sgd_d(params, grad, velocity, velocity_out, out, n, learning_rate,
+                           momentum, nesterov)
 
 
 cdef inline bint adam_update(const floating* params, const floating* grad,

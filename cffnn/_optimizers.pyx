@@ -26,8 +26,9 @@ def sgd_step(floating[::1] params, const floating[::1] grad, floating[::1] veloc
     check_lengths(params.shape[0], (("grad", grad.shape[0]),
                                     ("velocity", velocity.shape[0])))
     with nogil:
-        finite = sgd_update(&params[0], &grad[0], &velocity[0], &params[0], params.shape[0],
-                            <floating> learning_rate, <floating> momentum, nesterov)
+        finite = sgd_update(&params[0], &grad[0], &velocity[0], &velocity[0], &params[0],
+                            params.shape[0], <floating> learning_rate, <floating> momentum,
+                            nesterov)
     return finite
 
 

@@ -1,5 +1,7 @@
 """Network.fit_epoch: one compiled epoch of minibatch training (issue 3, first part)."""
 import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -404,6 +406,111 @@ def test_divergence_on_a_team_stops_where_one_thread_stops(team_limits):
         assert np.all(np.isfinite(net.params))
         results.append(net.params.copy())
     np.testing.assert_array_equal(results[0], results[1])
+
+
+@pytest.fixture
+def fused_sgd():
+    """Sets whether fit_epoch fuses SGD's update into its gradient tasks, restoring it after."""
+    previous = _kernels.set_fused_sgd(True)
+    yield _kernels.set_fused_sgd
+    _kernels.set_fused_sgd(previous)
+
+
+FUSED_SGD_CASES = {
+    # two gradient tasks for W1 on a team: an update split inside a layer
+    "regression": (SMALL_TEAM_CASES["regression"], 64),
+    # W0 and W1 in several tasks each
+    "classification": (dict(sizes=[64, 128, 10], activation="relu", output="softmax"), 512),
+}
+SGD_VARIANTS = {"plain": dict(), "momentum": dict(momentum=0.9),
+                "nesterov": dict(momentum=0.9, nesterov=True)}
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("n_threads", [1, 2])
+@pytest.mark.parametrize("variant", sorted(SGD_VARIANTS))
+@pytest.mark.parametrize("case_name", sorted(FUSED_SGD_CASES))
+def test_sgd_update_fused_into_the_gradient_tasks_gives_the_same_bits(
+        case_name, variant, n_threads, dtype, team_limits, fused_sgd):
+    """fit_epoch does SGD's update in each gradient task, on the rows it has just written:
+    the same parameters, velocity and losses as one update of all parameters after the
+    tasks, with a penalty, sample weights and shuffling, on one thread and on a team."""
+    team_limits(float("inf"), 0.0)        # the team never goes solo here
+    case, batch_size = FUSED_SGD_CASES[case_name]
+    X, y, weights = small_team_problem(case, dtype, n_rows=1500)
+    results = []
+    for fuse in (True, False):
+        fused_sgd(fuse)
+        net = cffnn.Network(case["sizes"], activation=case["activation"],
+                            output=case["output"], dtype=dtype, random_state=0)
+        optimizer = cffnn.SGD(0.01, **SGD_VARIANTS[variant])
+        losses = [net.fit_epoch(X, y, optimizer, batch_size=batch_size, alpha=1e-3,
+                                sample_weight=weights, random_state=epoch,
+                                n_threads=n_threads)
+                  for epoch in range(2)]
+        results.append((net.params.copy(), optimizer.velocity.copy(), losses))
+        if n_threads == 2 and cffnn._threads.openmp_enabled():
+            assert net._compiled.team_statistics() == (2, 0)
+    (fused_params, fused_velocity, fused_losses), (params, velocity, losses) = results
+    assert np.all(np.isfinite(params)) and np.any(velocity != 0)
+    np.testing.assert_array_equal(fused_params, params)
+    np.testing.assert_array_equal(fused_velocity, velocity)
+    assert fused_losses == losses
+
+
+@pytest.mark.parametrize("n_threads", [1, 2])
+def test_a_refused_sgd_update_leaves_the_parameters_and_velocity_as_they_were(
+        n_threads, team_limits):
+    """A minibatch whose update overflows float32 (finite loss and gradient, learning
+    rate 1e37) is refused: the parameters and the velocity stay those of the step before.
+    The velocity used to be advanced all the same; now SGD's update writes a second
+    buffer that the epoch adopts only when every new value is finite."""
+    team_limits(float("inf"), 0.0)
+    case = SMALL_TEAM_CASES["regression"]
+    X, y, _ = small_team_problem(case, np.float32)
+    y = 1e3 * y
+    net = cffnn.Network(case["sizes"], activation="tanh", output="identity",
+                        dtype=np.float32, random_state=0)
+    optimizer = cffnn.SGD(0.01, momentum=0.9)
+    net.fit_epoch(X, y, optimizer, batch_size=64, random_state=0, n_threads=n_threads)
+    params, velocity = net.params.copy(), optimizer.velocity.copy()
+    assert np.any(velocity != 0)
+    optimizer.learning_rate = 1e37
+    with pytest.raises(cffnn.DivergenceError, match="minibatch 0: non-finite update"):
+        net.fit_epoch(X, y, optimizer, batch_size=64, random_state=1, n_threads=n_threads)
+    np.testing.assert_array_equal(net.params, params)
+    np.testing.assert_array_equal(optimizer.velocity, velocity)
+    if n_threads == 2 and cffnn._threads.openmp_enabled():
+        assert net._compiled.team_statistics() == (2, 0)
+
+
+SMALLER_LAST_BATCH_CHILD = """
+import numpy as np, cffnn
+from cffnn import _kernels
+_kernels.set_team_limits(float("inf"), 0.0)       # the team never goes solo
+rng = np.random.default_rng(0)
+X = rng.normal(size=(1500, 64))
+y = rng.integers(0, 10, 1500)
+for _ in range(300):
+    net = cffnn.Network([64, 128, 10], output="softmax", random_state=0)
+    optimizer = cffnn.SGD(0.01, momentum=0.9)
+    for epoch in range(3):
+        net.fit_epoch(X, y, optimizer, batch_size=512, random_state=epoch, n_threads=2)
+assert np.all(np.isfinite(net.params))
+"""
+
+
+def test_a_team_reaching_a_smaller_last_batch_never_hangs(tmp_path):
+    """Minibatches of 512, 512 and 476 rows on a team, 900 epochs. With SGD's update in
+    the gradient tasks, a thread may begin the next batch while the other still reads the
+    batch's flags; the 476-row batch's workspace layout used to move its Z over those
+    flags, the threads then took different decisions, and one waited at a barrier for
+    ever (within 150 trainings here). In a child process, which the timeout ends."""
+    if not cffnn._threads.openmp_enabled():
+        pytest.skip("no OpenMP: no teams")
+    done = subprocess.run([sys.executable, "-c", SMALLER_LAST_BATCH_CHILD], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
 
 
 def test_float32_training_stays_float32():

@@ -1,0 +1,86 @@
+"""What fusing SGD's update into the gradient tasks saves, on 1 and 2 threads.
+
+    python benchmarks/fused_sgd.py [--rounds 60] [--task regression]
+
+fit_epoch does SGD's update in each weight-gradient task, on the rows of the gradient the
+task has just written (FusedSGD in cffnn/_kernels.pyx), instead of in a pass over all
+parameters after the tasks: a team then meets at two barriers a minibatch instead of
+three. This times epochs of a compare.py task (SGD's: regression; or fashion, trained with
+SGD momentum 0.9 instead of Adam) with the update fused and not, on 1 and 2 threads, in
+rounds that take the four in a random order, and prints the medians and the paired
+ratios (unfused time / fused time: > 1 means fusing is faster).
+
+Whether 2 threads beat 1 here depends on the host at that moment: in some stretches a
+2-thread regression epoch is 1.15-1.3x faster than a 1-thread one, in others no faster at
+all (machine_probe.py's "sharing a core"). A round counts as "fast" when the unfused
+2-thread epoch took under 0.9 of the 1-thread one; the two kinds of rounds are reported
+apart, since the fusion can only save what a working team spends on its third barrier.
+"""
+import argparse
+import os
+import random
+import statistics
+import sys
+import time
+
+import cffnn
+from cffnn import _kernels
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from benchmarks.training import TASKS, cffnn_epoch  # noqa: E402
+
+ARMS = {"1t": (False, 1), "1t fused": (True, 1), "2t": (False, 2), "2t fused": (True, 2)}
+
+
+def sgd_epoch(task, X, y, threads):
+    """An epoch of the task with SGD momentum 0.9 (lr 0.001), whatever its optimizer."""
+    run = cffnn_epoch(dict(task, optimizer="sgd"), X, y, threads)
+    return run
+
+
+def timed(run, fuse):
+    previous = _kernels.set_fused_sgd(fuse)
+    try:
+        start = time.perf_counter()
+        run()
+        return time.perf_counter() - start
+    finally:
+        _kernels.set_fused_sgd(previous)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=60)
+    parser.add_argument("--task", default="regression", choices=["regression", "fashion"])
+    args = parser.parse_args(argv)
+    task = TASKS[args.task]
+    X, y, source = task["load"]()
+    runs = {arm: sgd_epoch(task, X, y, threads) for arm, (_, threads) in ARMS.items()}
+    for arm, run in runs.items():           # warm-up
+        timed(run, ARMS[arm][0])
+    rounds = {"fast": [], "slow": []}
+    for _ in range(args.rounds):
+        order = list(runs)
+        random.shuffle(order)
+        times = {arm: timed(runs[arm], ARMS[arm][0]) for arm in order}
+        rounds["fast" if times["2t"] < 0.9 * times["1t"] else "slow"].append(times)
+    print(f"{args.task} ({source}), SGD momentum 0.9, {cffnn.__version__}; medians of "
+          f"epoch seconds; ratio = unfused / fused, paired by round")
+    for kind, kind_rounds in rounds.items():
+        if not kind_rounds:
+            continue
+        medians = " ".join(f"{arm} {statistics.median(r[arm] for r in kind_rounds):.4f}"
+                           for arm in ARMS)
+        ratios = []
+        for threads in ("1t", "2t"):
+            paired = sorted(r[threads] / r[threads + " fused"] for r in kind_rounds)
+            quarter = len(paired) // 4
+            ratios.append(f"{threads} {statistics.median(paired):.3f} "
+                          f"({paired[quarter]:.3f}-{paired[-1 - quarter]:.3f})")
+        print(f"{kind:<5} rounds {len(kind_rounds):3d}: {medians} | ratios "
+              + ", ".join(ratios))
+
+
+if __name__ == "__main__":
+    main()
