@@ -53,14 +53,14 @@ def main(argv=None):
             busy.kill()
             busy.wait()
     ratio = statistics.median(one / two for one, two in zip(times[1], times[2]))
-    team_epochs, solo_epochs = networks[2][0]._compiled.team_statistics()
+    team_epochs, solo_epochs, slow_epochs = networks[2][0]._compiled.team_statistics()
     print(f"{args.task} ({source}), {args.pairs} pairs of epochs"
           f"{', beside a busy process' if args.busy else ''}:")
     print(f"  1 thread  median {statistics.median(times[1]):.4f} s")
     print(f"  2 threads median {statistics.median(times[2]):.4f} s")
     print(f"  paired 1-thread / 2-thread time: {ratio:.2f}x")
     print(f"  2-thread network: {team_epochs} epochs started on a team, "
-          f"{solo_epochs} of them went solo")
+          f"{solo_epochs} of them went solo, {slow_epochs} were slower than one thread")
 
 
 if __name__ == "__main__":

@@ -111,6 +111,7 @@ cdef extern from "cffnn/team.h" nogil:
     int cffnn_team_thread()
     double cffnn_team_max_wait
     long long cffnn_team_min_judged_ns
+    long long cffnn_now_ns()
 
 cdef extern from "cffnn/rowkernel.h" nogil:
     void cffnn_row_times_matrix_f(const float* x, const float* W, Py_ssize_t ldw,
@@ -1419,6 +1420,23 @@ def set_team_limits(double max_wait, double min_judged_seconds):
     return previous
 
 
+def judge_team_epochs(epochs):
+    """Replays epoch_threads and judge_team over epochs of minibatches large enough for a
+    team of 2, from a new network's state. epochs: (batch_size, went_solo, whole_epoch,
+    ns_per_row) of each, as epoch_loop would measure them; returns the threads each ran
+    on and the slow_epochs count at the end. For the tests of the policy, which real
+    epochs on this machine cannot make slow at will."""
+    cdef TeamBackoff backoff
+    new_team_backoff(&backoff)
+    threads = []
+    for batch_size, went_solo, whole_epoch, ns_per_row in epochs:
+        team_threads = epoch_threads(&backoff, 2)
+        judge_team(&backoff, batch_size, team_threads, team_threads > 1 and went_solo,
+                   whole_epoch, ns_per_row)
+        threads.append(team_threads)
+    return threads, backoff.slow_epochs
+
+
 def set_fused_sgd(bint fuse):
     """Whether fit_epoch fuses SGD's update into its gradient tasks (default True) or
     updates all parameters after them, as it does for Adam and RPROP; returns the previous
@@ -1511,11 +1529,80 @@ cdef bint update_thread(OptimizerSettings* optimizer, const floating* params,
 
 
 cdef struct TeamBackoff:
-    # Per network: epochs to run on one thread after teams went solo (epoch_loop).
+    # Per network: epochs to run on one thread after a team went solo or was slower than
+    # one thread (epoch_loop, judge_team).
     int remaining                   # epochs left to run on one thread
-    int cooldown                    # epochs to run on one thread after the next solo team
+    int cooldown                    # epochs to run on one thread after the next such team
+    double solo_ns_per_row          # the last whole 1-thread epoch's time a row (0: none)
+    Py_ssize_t timed_batch_size     # the batch size of that epoch
     long long team_epochs           # epochs that started on a team (statistics) ...
-    long long solo_epochs           # ... and of those, the ones that went solo
+    long long solo_epochs           # ... of those, the ones that went solo ...
+    long long slow_epochs           # ... and the ones slower than one thread
+
+
+cdef void new_team_backoff(TeamBackoff* backoff) noexcept nogil:
+    """A new network's state: no epoch run yet."""
+    backoff.remaining = 0
+    backoff.cooldown = MIN_TEAM_COOLDOWN
+    backoff.solo_ns_per_row = 0.0
+    backoff.timed_batch_size = 0
+    backoff.team_epochs = 0
+    backoff.solo_epochs = 0
+    backoff.slow_epochs = 0
+
+
+cdef inline int epoch_threads(TeamBackoff* backoff, int team_threads) noexcept nogil:
+    """The threads of this epoch: team_threads (epoch_team_size), or 1 while judge_team
+    has epochs left to run on one thread."""
+    if team_threads > 1 and backoff.remaining > 0:
+        backoff.remaining -= 1
+        return 1
+    return team_threads
+
+
+cdef void judge_team(TeamBackoff* backoff, Py_ssize_t batch_size, int team_threads,
+                     bint went_solo, bint whole_epoch, double ns_per_row) noexcept nogil:
+    """After an epoch of minibatches large enough for a team (epoch_team_size), run on
+    team_threads threads: how many of this network's next epochs run on one thread.
+
+    A team that went solo (team.h: a thread lost its core to another process), or that
+    took longer a row than the last 1-thread epoch of the same batch size, is followed by
+    backoff.cooldown epochs on one thread; cooldown doubles while that keeps happening
+    (up to MAX_TEAM_COOLDOWN) and is reset by a team epoch that was faster. The first
+    team epoch without a 1-thread time to compare with is followed by one 1-thread epoch,
+    which times it. Only whole epochs (not stopped by a non-finite value) are timed.
+
+    Why the time: on this project's 2-vCPU machine, the host sometimes makes every
+    exchange of data between the two vCPUs slow (their caches' lines moving from one to
+    the other); then a 2-thread regression epoch (8-64-64-1, batch 64) took 0.080-0.098 s
+    against 0.043 s on one thread, with both threads busy all the time, so that their
+    waiting never made the team solo. With cffnn_team_max_wait >= 1 (tests) a team is
+    never left, for its waiting or for its time.
+    """
+    cdef bint keep_team = cffnn_team_max_wait >= 1.0
+    if backoff.timed_batch_size != batch_size:
+        backoff.solo_ns_per_row = 0.0
+        backoff.timed_batch_size = batch_size
+    if team_threads == 1:
+        if whole_epoch:
+            backoff.solo_ns_per_row = ns_per_row
+        return
+    backoff.team_epochs += 1
+    if went_solo:
+        backoff.solo_epochs += 1
+    elif keep_team or not whole_epoch:
+        backoff.cooldown = MIN_TEAM_COOLDOWN
+        return
+    elif backoff.solo_ns_per_row == 0.0:
+        backoff.remaining = 1                  # time one epoch on one thread
+        return
+    elif ns_per_row <= backoff.solo_ns_per_row:
+        backoff.cooldown = MIN_TEAM_COOLDOWN
+        return
+    else:
+        backoff.slow_epochs += 1
+    backoff.remaining = backoff.cooldown
+    backoff.cooldown = min(2 * backoff.cooldown, MAX_TEAM_COOLDOWN)
 
 
 cdef struct EpochTeam:
@@ -1691,10 +1778,8 @@ cdef int epoch_loop(const Layout* net, floating* params, Py_ssize_t n_params,
     The whole epoch is one parallel region (when epoch_team_size says a team pays), whose
     threads meet at include/cffnn/team.h's barriers between the phases of a minibatch:
     three per minibatch (two with SGD) instead of three thread wake-ups. An epoch whose
-    team went solo (another process had one of its cores, team.h) makes the next epochs
-    of this network run on one thread: backoff.cooldown of them, a number that doubles
-    while it keeps happening (up to MAX_TEAM_COOLDOWN) and is reset by an epoch that
-    stays a team.
+    team went solo (another process had one of its cores, team.h) or ran slower than one
+    thread makes the next epochs of this network run on one thread (judge_team).
 
     The parameters live in two buffers, `current` and `spare`: an update reads current
     and writes spare, and the two swap when the new values are all finite (a copy back
@@ -1703,11 +1788,11 @@ cdef int epoch_loop(const Layout* net, floating* params, Py_ssize_t n_params,
     """
     cdef Py_ssize_t n_in = net.sizes[0], n_out = net.sizes[net.n_layers]
     cdef int team_threads = epoch_team_size(net, batch_size, n_threads)
+    cdef bint team_worth_it = team_threads > 1
+    cdef long long start_ns
     cdef EpochTeam team
     cdef double scaled_alpha = alpha / weight_scale   # weight_scale: finite, > 0
-    if team_threads > 1 and backoff.remaining > 0:
-        backoff.remaining -= 1
-        team_threads = 1
+    team_threads = epoch_threads(backoff, team_threads)
     cdef floating* grad = <floating*> malloc(n_params * sizeof(floating))
     cdef floating* spare = <floating*> malloc(n_params * sizeof(floating))
     cdef floating* spare_state_a = NULL   # SGD's velocity, for its fused update
@@ -1757,6 +1842,7 @@ cdef int epoch_loop(const Layout* net, floating* params, Py_ssize_t n_params,
         if flush_subnormals:
             fp_mode = cffnn_flush_subnormals_begin()
         team.fp_mode = cffnn_fp_mode()
+        start_ns = cffnn_now_ns()
         if team_threads == 1:
             epoch_thread(net, n_params, x, y, sample_weight, order, n_rows, batch_size,
                          scaled_alpha, loss, optimizer, state_a, state_b, params, spare,
@@ -1771,14 +1857,11 @@ cdef int epoch_loop(const Layout* net, floating* params, Py_ssize_t n_params,
             cffnn_flush_subnormals_end(fp_mode)
         restore_blas_threads()
         optimizer.t = team.t
-        if team_threads > 1:
-            backoff.team_epochs += 1
-            if cffnn_barrier_solo(&team.barrier):
-                backoff.solo_epochs += 1
-                backoff.remaining = backoff.cooldown
-                backoff.cooldown = min(2 * backoff.cooldown, MAX_TEAM_COOLDOWN)
-            else:
-                backoff.cooldown = MIN_TEAM_COOLDOWN
+        if team_worth_it:
+            judge_team(backoff, batch_size, team_threads,
+                       team_threads > 1 and cffnn_barrier_solo(&team.barrier),
+                       team.status == EPOCH_OK,
+                       <double> (cffnn_now_ns() - start_ns) / n_rows)
         if team.last_finite != <void*> params:   # the last finite values are in spare
             memcpy(params, team.last_finite, n_params * sizeof(floating))
         if team.last_state_a != <void*> state_a:   # ... or spare_state_a
@@ -1833,10 +1916,7 @@ cdef class CompiledNetwork:
         cdef Py_ssize_t n_layers = codes.shape[0]
         if not 1 <= n_layers <= MAX_LAYERS:
             raise ValueError(f"internal error: {n_layers} layers")
-        self.team_backoff.remaining = 0
-        self.team_backoff.cooldown = MIN_TEAM_COOLDOWN
-        self.team_backoff.team_epochs = 0
-        self.team_backoff.solo_epochs = 0
+        new_team_backoff(&self.team_backoff)
         self.typenum = cnp.PyArray_TYPE(params)
         if self.typenum not in (cnp.NPY_FLOAT32, cnp.NPY_FLOAT64):
             raise ValueError("internal error: params must be float32 or float64")
@@ -2042,9 +2122,11 @@ cdef class CompiledNetwork:
                 settings.t)
 
     def team_statistics(self):
-        """(epochs started on a team, how many of them went solo): how often another
-        process took a core of fit_epoch's team (include/cffnn/team.h)."""
-        return self.team_backoff.team_epochs, self.team_backoff.solo_epochs
+        """(epochs started on a team, how many of them went solo, how many were slower
+        than one thread): how often another process took a core of fit_epoch's team
+        (include/cffnn/team.h), or the team lost to one thread (judge_team)."""
+        return (self.team_backoff.team_epochs, self.team_backoff.solo_epochs,
+                self.team_backoff.slow_epochs)
 
     def few_rows_take_gemm(self, cnp.ndarray X):
         """Whether a forward pass of X's few rows (at most ROW_KERNEL_MAX_ROWS, C-contiguous

@@ -251,7 +251,7 @@ def test_teams_of_more_threads_than_cores_give_bit_identical_parameters(
                               n_threads=n_threads)
             results[n_threads] = net.params.copy()
             if n_threads > 1 and cffnn._threads.openmp_enabled():
-                assert net._compiled.team_statistics() == (2, 0)   # 2 team epochs, no solo
+                assert net._compiled.team_statistics() == (2, 0, 0)   # 2 team epochs, no solo
                 if os.path.isdir("/proc/self/task"):
                     # OpenMP keeps a team's workers: the process has n_threads - 1 of them
                     assert len(os.listdir("/proc/self/task")) >= n_threads
@@ -315,9 +315,9 @@ def test_small_minibatches_on_a_team_are_bit_identical(name, weighted, dtype, te
     net_2, losses_2 = train_small_team_case(case, dtype, 2, weighted)
     np.testing.assert_array_equal(net_1.params, net_2.params)
     assert losses_1 == losses_2
-    assert net_1._compiled.team_statistics() == (0, 0)
+    assert net_1._compiled.team_statistics() == (0, 0, 0)
     if cffnn._threads.openmp_enabled():
-        assert net_2._compiled.team_statistics() == (3, 0)
+        assert net_2._compiled.team_statistics() == (3, 0, 0)
 
 
 @pytest.mark.parametrize("name", sorted(SMALL_TEAM_CASES))
@@ -333,7 +333,47 @@ def test_a_team_that_goes_solo_gives_the_same_results(name, team_limits):
     assert losses_1 == losses_2
     if cffnn._threads.openmp_enabled():
         # the first epoch went solo; the next ones (cooldown) did not start a team
-        assert net_2._compiled.team_statistics() == (1, 1)
+        assert net_2._compiled.team_statistics() == (1, 1, 0)
+
+
+def test_a_team_slower_than_one_thread_is_followed_by_epochs_on_one_thread(team_limits):
+    """judge_team, replayed: the first team epoch is followed by one 1-thread epoch that
+    times a row; a team slower than that makes the next 4, then 8, 16 ... epochs (up to
+    256) run on one thread, and a faster one resets the count to 4; only whole epochs
+    are judged by their time; a new batch size needs a new 1-thread time."""
+    team_limits(0.4, 0.002)
+    fast, slow = 350.0, 900.0          # ns a row: a team, against 430 on one thread
+    epochs = ([(64, False, True, 400.0), (64, False, True, 430.0), (64, False, True, fast),
+               (64, False, True, slow)] + [(64, False, True, 430.0)] * 4
+              + [(64, False, True, slow)] + [(64, False, True, 430.0)] * 8
+              + [(64, False, False, 9e9),      # stopped by divergence: not judged by time
+                 (64, False, True, fast),      # faster: back to 4 for the next slow team
+                 (64, False, True, slow)] + [(64, False, True, 430.0)] * 4
+              + [(64, True, True, fast)]       # went solo (team.h): 8 epochs on one thread
+              + [(64, False, True, 430.0)] * 8
+              + [(128, False, True, 300.0), (128, False, True, 500.0),
+                 (128, False, True, 400.0)])   # a new batch size is timed again
+    threads, slow_epochs = _kernels.judge_team_epochs(epochs)
+    assert threads == ([2, 1, 2, 2] + [1] * 4 + [2] + [1] * 8 + [2, 2, 2] + [1] * 4
+                       + [2] + [1] * 8 + [2, 1, 2])
+    assert slow_epochs == 3
+    # a team told never to go solo (max_wait >= 1, as in the tests here) is never left
+    team_limits(1.0, 1e9)
+    assert _kernels.judge_team_epochs([(64, False, True, 400.0)] * 2
+                                      + [(64, False, True, slow)] * 2) == ([2] * 4, 0)
+
+
+def test_the_second_epoch_of_a_team_runs_on_one_thread_to_time_it(team_limits):
+    """With the default limits, fit_epoch's second epoch of a network that gets a team
+    runs on one thread (judge_team times it), and its results are the same."""
+    team_limits(0.4, 0.002)
+    case = SMALL_TEAM_CASES["regression"]
+    net_1, losses_1 = train_small_team_case(case, np.float32, 1, False, epochs=2)
+    net_2, losses_2 = train_small_team_case(case, np.float32, 2, False, epochs=2)
+    np.testing.assert_array_equal(net_1.params, net_2.params)
+    assert losses_1 == losses_2
+    if cffnn._threads.openmp_enabled():
+        assert net_2._compiled.team_statistics()[0] == 1
 
 
 def test_epoch_team_never_has_more_threads_than_usable_cores(team_limits):
@@ -367,7 +407,7 @@ def test_a_team_skips_minibatches_of_zero_weight_like_one_thread(team_limits):
                              shuffle=False, sample_weight=weights, n_threads=n_threads)
         results.append((net.params.copy(), loss))
         if n_threads == 2 and cffnn._threads.openmp_enabled():
-            assert net._compiled.team_statistics() == (1, 0)
+            assert net._compiled.team_statistics() == (1, 0, 0)
     np.testing.assert_array_equal(results[0][0], results[1][0])
     assert results[0][1] == results[1][1] and np.isfinite(results[0][1])
 
@@ -450,7 +490,7 @@ def test_sgd_update_fused_into_the_gradient_tasks_gives_the_same_bits(
                   for epoch in range(2)]
         results.append((net.params.copy(), optimizer.velocity.copy(), losses))
         if n_threads == 2 and cffnn._threads.openmp_enabled():
-            assert net._compiled.team_statistics() == (2, 0)
+            assert net._compiled.team_statistics() == (2, 0, 0)
     (fused_params, fused_velocity, fused_losses), (params, velocity, losses) = results
     assert np.all(np.isfinite(params)) and np.any(velocity != 0)
     np.testing.assert_array_equal(fused_params, params)
@@ -481,7 +521,7 @@ def test_a_refused_sgd_update_leaves_the_parameters_and_velocity_as_they_were(
     np.testing.assert_array_equal(net.params, params)
     np.testing.assert_array_equal(optimizer.velocity, velocity)
     if n_threads == 2 and cffnn._threads.openmp_enabled():
-        assert net._compiled.team_statistics() == (2, 0)
+        assert net._compiled.team_statistics() == (2, 0, 0)
 
 
 SMALLER_LAST_BATCH_CHILD = """
@@ -609,7 +649,7 @@ optimizer = cffnn.Adam(0.001)
 # minibatches of 32 rows are two blocks of this small network: the epoch runs on a team,
 # whose threads share the update's chunks (W1's among them)
 net.fit_epoch(X, y, optimizer, batch_size=32, shuffle=False, n_threads=2)
-assert net._compiled.team_statistics() == (1, 0)
+assert net._compiled.team_statistics() == (1, 0, 0)
 m = optimizer.first_moment
 tiny = np.finfo(np.float32).tiny
 print(int(np.count_nonzero((m != 0) & (np.abs(m) < tiny))))
