@@ -281,10 +281,16 @@ class Network:
         if status != 0:
             what = _kernels.EPOCH_STATUS[status]
             where = f" in layer {layer}" if layer >= 0 else ""
+            hint = "try a smaller learning rate"
+            if alpha > 0 and weights is not None:
+                # the penalty is alpha / (a minibatch's sum of weights) ||W||^2 / 2: not
+                # invariant to the weights' scale, unlike the weighted mean of the loss
+                hint += (", or a smaller alpha relative to the sample weights (the penalty "
+                         "is divided by each minibatch's sum of weights)")
             raise DivergenceError(
                 f"training diverged in epoch {self._epochs_run} (of this network's "
                 f"fit_epoch calls), minibatch {minibatch}: non-finite {what}{where}. The "
-                f"parameters are those before that minibatch; try a smaller learning rate.")
+                f"parameters are those before that minibatch; {hint}.")
         return loss_sum / weight_sum if weight_sum > 0 else float("nan")
 
     def fit_lbfgs(self, X, Y, alpha=0.0, sample_weight=None, max_iter=200, max_fun=15000,

@@ -553,6 +553,23 @@ def test_a_team_reaching_a_smaller_last_batch_never_hangs(tmp_path):
     assert done.returncode == 0, done.stderr[-2000:]
 
 
+def test_divergence_from_the_penalty_of_tiny_weights_says_so():
+    """The penalty is alpha / (a minibatch's sum of sample weights) ||W||^2 / 2, as in
+    scikit-learn: with weights of 1e-300 its float32 gradient overflows, and the error
+    names alpha and the weights, not only the learning rate."""
+    X, y, _ = make_problem()
+    net = cffnn.Network([5, 8, 3], output="softmax", dtype=np.float32, random_state=0)
+    before = net.params.copy()
+    with pytest.raises(cffnn.DivergenceError, match="smaller learning rate, or a smaller "
+                                                    "alpha relative to the sample weights"):
+        net.fit_epoch(X, y, cffnn.Adam(0.01), batch_size=20, alpha=1e-4,
+                      sample_weight=np.full(103, 1e-300))
+    np.testing.assert_array_equal(net.params, before)
+    # without a penalty the same weights train as unit weights (the mean is scale-free)
+    assert np.isfinite(net.fit_epoch(X, y, cffnn.Adam(0.01), batch_size=20,
+                                     sample_weight=np.full(103, 1e-300)))
+
+
 def test_float32_training_stays_float32():
     X, y, _ = make_problem()
     net = cffnn.Network([5, 8, 3], dtype=np.float32, random_state=0)
