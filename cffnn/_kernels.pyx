@@ -1430,9 +1430,9 @@ def judge_team_epochs(epochs):
     new_team_backoff(&backoff)
     threads = []
     for batch_size, went_solo, whole_epoch, ns_per_row in epochs:
-        team_threads = epoch_threads(&backoff, 2)
-        judge_team(&backoff, batch_size, team_threads, team_threads > 1 and went_solo,
-                   whole_epoch, ns_per_row)
+        team_threads = epoch_threads(&backoff, 2, batch_size)
+        judge_team(&backoff, team_threads, team_threads > 1 and went_solo, whole_epoch,
+                   ns_per_row)
         threads.append(team_threads)
     return threads, backoff.slow_epochs
 
@@ -1530,11 +1530,12 @@ cdef bint update_thread(OptimizerSettings* optimizer, const floating* params,
 
 cdef struct TeamBackoff:
     # Per network: epochs to run on one thread after a team went solo or was slower than
-    # one thread (epoch_loop, judge_team).
+    # one thread (epoch_threads, judge_team).
     int remaining                   # epochs left to run on one thread
     int cooldown                    # epochs to run on one thread after the next such team
+    bint timing_wanted              # the next epoch runs on one thread to time it
     double solo_ns_per_row          # the last whole 1-thread epoch's time a row (0: none)
-    Py_ssize_t timed_batch_size     # the batch size of that epoch
+    Py_ssize_t timed_batch_size     # the batch size of the epochs timed
     long long team_epochs           # epochs that started on a team (statistics) ...
     long long solo_epochs           # ... of those, the ones that went solo ...
     long long slow_epochs           # ... and the ones slower than one thread
@@ -1544,6 +1545,7 @@ cdef void new_team_backoff(TeamBackoff* backoff) noexcept nogil:
     """A new network's state: no epoch run yet."""
     backoff.remaining = 0
     backoff.cooldown = MIN_TEAM_COOLDOWN
+    backoff.timing_wanted = False
     backoff.solo_ns_per_row = 0.0
     backoff.timed_batch_size = 0
     backoff.team_epochs = 0
@@ -1551,26 +1553,40 @@ cdef void new_team_backoff(TeamBackoff* backoff) noexcept nogil:
     backoff.slow_epochs = 0
 
 
-cdef inline int epoch_threads(TeamBackoff* backoff, int team_threads) noexcept nogil:
-    """The threads of this epoch: team_threads (epoch_team_size), or 1 while judge_team
-    has epochs left to run on one thread."""
-    if team_threads > 1 and backoff.remaining > 0:
+cdef int epoch_threads(TeamBackoff* backoff, int team_threads,
+                       Py_ssize_t batch_size) noexcept nogil:
+    """The threads of an epoch of minibatches of batch_size: team_threads
+    (epoch_team_size), or 1 while judge_team has epochs left to run on one thread or
+    wants one timed. A new batch size forgets the 1-thread time (a row costs more in
+    smaller minibatches), and a timing wanted for the previous one."""
+    if team_threads == 1:
+        return 1
+    if batch_size != backoff.timed_batch_size:
+        backoff.solo_ns_per_row = 0.0
+        backoff.timing_wanted = False
+        backoff.timed_batch_size = batch_size
+    if backoff.remaining > 0:
         backoff.remaining -= 1
+        return 1
+    if backoff.timing_wanted:
+        backoff.timing_wanted = False
         return 1
     return team_threads
 
 
-cdef void judge_team(TeamBackoff* backoff, Py_ssize_t batch_size, int team_threads,
-                     bint went_solo, bint whole_epoch, double ns_per_row) noexcept nogil:
+cdef void judge_team(TeamBackoff* backoff, int team_threads, bint went_solo,
+                     bint whole_epoch, double ns_per_row) noexcept nogil:
     """After an epoch of minibatches large enough for a team (epoch_team_size), run on
-    team_threads threads: how many of this network's next epochs run on one thread.
+    team_threads threads (epoch_threads): how many of this network's next epochs run on
+    one thread.
 
     A team that went solo (team.h: a thread lost its core to another process), or that
     took longer a row than the last 1-thread epoch of the same batch size, is followed by
     backoff.cooldown epochs on one thread; cooldown doubles while that keeps happening
     (up to MAX_TEAM_COOLDOWN) and is reset by a team epoch that was faster. The first
     team epoch without a 1-thread time to compare with is followed by one 1-thread epoch,
-    which times it. Only whole epochs (not stopped by a non-finite value) are timed.
+    which times it. Only whole epochs (not stopped by a non-finite value) are timed and
+    judged by their time.
 
     Why the time: on this project's 2-vCPU machine, the host sometimes makes every
     exchange of data between the two vCPUs slow (their caches' lines moving from one to
@@ -1579,10 +1595,6 @@ cdef void judge_team(TeamBackoff* backoff, Py_ssize_t batch_size, int team_threa
     waiting never made the team solo. With cffnn_team_max_wait >= 1 (tests) a team is
     never left, for its waiting or for its time.
     """
-    cdef bint keep_team = cffnn_team_max_wait >= 1.0
-    if backoff.timed_batch_size != batch_size:
-        backoff.solo_ns_per_row = 0.0
-        backoff.timed_batch_size = batch_size
     if team_threads == 1:
         if whole_epoch:
             backoff.solo_ns_per_row = ns_per_row
@@ -1590,14 +1602,14 @@ cdef void judge_team(TeamBackoff* backoff, Py_ssize_t batch_size, int team_threa
     backoff.team_epochs += 1
     if went_solo:
         backoff.solo_epochs += 1
-    elif keep_team or not whole_epoch:
+    elif not whole_epoch:
+        return
+    elif cffnn_team_max_wait >= 1.0 or (backoff.solo_ns_per_row > 0.0
+                                        and ns_per_row <= backoff.solo_ns_per_row):
         backoff.cooldown = MIN_TEAM_COOLDOWN
         return
     elif backoff.solo_ns_per_row == 0.0:
-        backoff.remaining = 1                  # time one epoch on one thread
-        return
-    elif ns_per_row <= backoff.solo_ns_per_row:
-        backoff.cooldown = MIN_TEAM_COOLDOWN
+        backoff.timing_wanted = True
         return
     else:
         backoff.slow_epochs += 1
@@ -1704,8 +1716,17 @@ cdef void epoch_thread(const Layout* net, Py_ssize_t n_params, const floating* x
                 rows, gathered_x, gathered_y, team.gathered_weights, 1.0 / batch_weight,
                 alpha_over_weight_sum, loss, grad, team.workspace, fused_or_null,
                 &data_loss, &team.barrier, &team.counter, base, n_threads)
-            batch_loss = batch_outcome(net, rows, team.workspace, data_loss,
-                                       alpha_over_weight_sum, &grad_finite, &update_finite)
+            if n_threads > 1 and cffnn_barrier_solo(&team.barrier):
+                # another process has a core of the team (team.h): thread 0 goes on
+                # alone; the blocks and tasks are the same, so are the results. The
+                # others leave at once: thread 0, no longer waiting for them at barriers,
+                # may already be writing what batch_outcome reads.
+                if thread != 0:
+                    break
+                n_threads = 1
+            batch_loss = batch_outcome(
+                net, rows, team.workspace, data_loss, alpha_over_weight_sum, &grad_finite,
+                &update_finite if fused_or_null != NULL else NULL)
             if batch_loss - batch_loss != 0:
                 status = EPOCH_NONFINITE_LOSS
             elif not grad_finite:
@@ -1731,12 +1752,6 @@ cdef void epoch_thread(const Layout* net, Py_ssize_t n_params, const floating* x
                     if thread == 0:   # weights in units of weight_scale, which the mean cancels
                         result.loss_sum += batch_loss * batch_weight
                         result.weight_sum += batch_weight
-                if n_threads > 1 and cffnn_barrier_solo(&team.barrier):
-                    # another process has a core of the team (team.h): thread 0 goes on
-                    # alone; the blocks and tasks are the same, so are the results
-                    if thread != 0:
-                        break
-                    n_threads = 1
         if status == EPOCH_OK:
             batch += 1
             start = stop
@@ -1768,12 +1783,13 @@ cdef int epoch_loop(const Layout* net, floating* params, Py_ssize_t n_params,
     also gathers the shuffled rows of X and Y), then the optimiser's fused update; SGD's
     is done by the gradient tasks themselves (FusedSGD). A non-finite loss, gradient or
     updated parameter stops the epoch before that minibatch's update, so params stay at
-    their last finite values (and SGD's velocity too). sample_weight holds
-    weights divided by weight_scale; minibatch penalties use alpha / (the minibatch's true
-    weight sum), formed as (alpha / weight_scale) / (its sum of scaled weights). True sums
-    are never formed: they could overflow (weights of 1e308) or be subnormal (1e-320),
-    which the flush to zero below makes 0; result's loss_sum and weight_sum are in units
-    of weight_scale too.
+    their last finite values; so does SGD's velocity, its update being fused (Adam's and
+    RPROP's state are updated in place, so an update that overflowed has advanced them).
+    sample_weight holds weights divided by weight_scale; minibatch penalties use
+    alpha / (the minibatch's true weight sum), formed as (alpha / weight_scale) / (its
+    sum of scaled weights). True sums are never formed: they could overflow (weights of
+    1e308) or be subnormal (1e-320), which the flush to zero below makes 0; result's
+    loss_sum and weight_sum are in units of weight_scale too.
 
     The whole epoch is one parallel region (when epoch_team_size says a team pays), whose
     threads meet at include/cffnn/team.h's barriers between the phases of a minibatch:
@@ -1792,7 +1808,7 @@ cdef int epoch_loop(const Layout* net, floating* params, Py_ssize_t n_params,
     cdef long long start_ns
     cdef EpochTeam team
     cdef double scaled_alpha = alpha / weight_scale   # weight_scale: finite, > 0
-    team_threads = epoch_threads(backoff, team_threads)
+    team_threads = epoch_threads(backoff, team_threads, batch_size)
     cdef floating* grad = <floating*> malloc(n_params * sizeof(floating))
     cdef floating* spare = <floating*> malloc(n_params * sizeof(floating))
     cdef floating* spare_state_a = NULL   # SGD's velocity, for its fused update
@@ -1858,7 +1874,7 @@ cdef int epoch_loop(const Layout* net, floating* params, Py_ssize_t n_params,
         restore_blas_threads()
         optimizer.t = team.t
         if team_worth_it:
-            judge_team(backoff, batch_size, team_threads,
+            judge_team(backoff, team_threads,
                        team_threads > 1 and cffnn_barrier_solo(&team.barrier),
                        team.status == EPOCH_OK,
                        <double> (cffnn_now_ns() - start_ns) / n_rows)

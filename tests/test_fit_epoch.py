@@ -337,25 +337,28 @@ def test_a_team_that_goes_solo_gives_the_same_results(name, team_limits):
 
 
 def test_a_team_slower_than_one_thread_is_followed_by_epochs_on_one_thread(team_limits):
-    """judge_team, replayed: the first team epoch is followed by one 1-thread epoch that
-    times a row; a team slower than that makes the next 4, then 8, 16 ... epochs (up to
-    256) run on one thread, and a faster one resets the count to 4; only whole epochs
-    are judged by their time; a new batch size needs a new 1-thread time."""
+    """epoch_threads and judge_team, replayed: the first team epoch is followed by one
+    1-thread epoch that times a row; a team slower than that makes the next 4, then 8,
+    16 ... epochs (up to 256) run on one thread, and a faster one resets the count to 4;
+    an epoch stopped by divergence changes nothing; a team that went solo backs off the
+    same way; a new batch size is timed again, and one that keeps changing is never
+    timed (its epochs all run on the team, as before teams were timed)."""
     team_limits(0.4, 0.002)
-    fast, slow = 350.0, 900.0          # ns a row: a team, against 430 on one thread
-    epochs = ([(64, False, True, 400.0), (64, False, True, 430.0), (64, False, True, fast),
-               (64, False, True, slow)] + [(64, False, True, 430.0)] * 4
-              + [(64, False, True, slow)] + [(64, False, True, 430.0)] * 8
-              + [(64, False, False, 9e9),      # stopped by divergence: not judged by time
-                 (64, False, True, fast),      # faster: back to 4 for the next slow team
-                 (64, False, True, slow)] + [(64, False, True, 430.0)] * 4
-              + [(64, True, True, fast)]       # went solo (team.h): 8 epochs on one thread
-              + [(64, False, True, 430.0)] * 8
+    fast, slow, one = 350.0, 900.0, 430.0    # ns a row: teams, and one thread
+    epochs = ([(64, False, True, 400.0), (64, False, True, one), (64, False, True, fast),
+               (64, False, True, slow)] + [(64, False, True, one)] * 4
+              + [(64, False, True, slow)] + [(64, False, True, one)] * 8
+              + [(64, False, False, 9e9),      # stopped by divergence: changes nothing
+                 (64, False, True, slow)] + [(64, False, True, one)] * 16
+              + [(64, False, True, fast),      # faster: back to 4 for the next
+                 (64, True, True, fast)]       # went solo (team.h)
+              + [(64, False, True, one)] * 4
               + [(128, False, True, 300.0), (128, False, True, 500.0),
-                 (128, False, True, 400.0)])   # a new batch size is timed again
+                 (128, False, True, 400.0)]
+              + [(64, False, True, 400.0), (128, False, True, 400.0)] * 3)
     threads, slow_epochs = _kernels.judge_team_epochs(epochs)
-    assert threads == ([2, 1, 2, 2] + [1] * 4 + [2] + [1] * 8 + [2, 2, 2] + [1] * 4
-                       + [2] + [1] * 8 + [2, 1, 2])
+    assert threads == ([2, 1, 2, 2] + [1] * 4 + [2] + [1] * 8 + [2, 2] + [1] * 16
+                       + [2, 2] + [1] * 4 + [2, 1, 2] + [2] * 6)
     assert slow_epochs == 3
     # a team told never to go solo (max_wait >= 1, as in the tests here) is never left
     team_limits(1.0, 1e9)
