@@ -16,6 +16,9 @@ one epoch, or the mean of consecutive epochs lasting 0.1 s where one is shorter;
 
 For fashion, cffnn also runs on one thread in the same rounds, and a line under the row
 gives how much faster --threads threads are than one (issue 3's target: 1.7x on 2).
+Another line counts cffnn's epochs that ran on a team: fit_epoch runs an epoch on one
+thread when a team would not pay, to time one thread (its second epoch), and after a
+team went solo or ran slower than one thread (_kernels.judge_team).
 
 The NumPy reference is cffnn/reference.py's loss_and_gradient plus its Adam/SGD steps in
 a Python loop over minibatches; scikit-learn runs MLPClassifier/MLPRegressor.partial_fit
@@ -120,6 +123,11 @@ def main(argv=None):
         if times.get(ONE_THREAD) and times["cffnn"]:
             print(f"{'':<12}cffnn on 1 thread: {times[ONE_THREAD]:.4f} s; on {args.threads} "
                   f"threads {times[ONE_THREAD] / times['cffnn']:.2f}x faster", flush=True)
+        if args.threads > 1 and "cffnn" in runs:
+            net = runs["cffnn"][0].net
+            team, solo, slow = net._compiled.team_statistics()
+            print(f"{'':<12}cffnn's epochs: {team} of {net._epochs_run} on a team of "
+                  f"{args.threads} ({solo} went solo, {slow} slower than one thread)")
         if name == "digits" and times["cffnn"]:
             steps = -(-X.shape[0] // task["batch"])
             print(f"{'':<12}per minibatch step: "

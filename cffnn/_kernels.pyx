@@ -1534,6 +1534,7 @@ cdef struct TeamBackoff:
     int remaining                   # epochs left to run on one thread
     int cooldown                    # epochs to run on one thread after the next such team
     bint timing_wanted              # the next epoch runs on one thread to time it
+    bint was_slow                   # the last team epoch judged was slower than one thread
     double solo_ns_per_row          # the last whole 1-thread epoch's time a row (0: none)
     Py_ssize_t timed_batch_size     # the batch size of the epochs timed
     long long team_epochs           # epochs that started on a team (statistics) ...
@@ -1546,6 +1547,7 @@ cdef void new_team_backoff(TeamBackoff* backoff) noexcept nogil:
     backoff.remaining = 0
     backoff.cooldown = MIN_TEAM_COOLDOWN
     backoff.timing_wanted = False
+    backoff.was_slow = False
     backoff.solo_ns_per_row = 0.0
     backoff.timed_batch_size = 0
     backoff.team_epochs = 0
@@ -1564,6 +1566,7 @@ cdef int epoch_threads(TeamBackoff* backoff, int team_threads,
     if batch_size != backoff.timed_batch_size:
         backoff.solo_ns_per_row = 0.0
         backoff.timing_wanted = False
+        backoff.was_slow = False
         backoff.timed_batch_size = batch_size
     if backoff.remaining > 0:
         backoff.remaining -= 1
@@ -1580,20 +1583,25 @@ cdef void judge_team(TeamBackoff* backoff, int team_threads, bint went_solo,
     team_threads threads (epoch_threads): how many of this network's next epochs run on
     one thread.
 
-    A team that went solo (team.h: a thread lost its core to another process), or that
-    took longer a row than the last 1-thread epoch of the same batch size, is followed by
-    backoff.cooldown epochs on one thread; cooldown doubles while that keeps happening
-    (up to MAX_TEAM_COOLDOWN) and is reset by a team epoch that was faster. The first
-    team epoch without a 1-thread time to compare with is followed by one 1-thread epoch,
-    which times it. Only whole epochs (not stopped by a non-finite value) are timed and
-    judged by their time.
+    A team that went solo (team.h: a thread lost its core to another process) is
+    followed by backoff.cooldown epochs on one thread; cooldown doubles while that keeps
+    happening (up to MAX_TEAM_COOLDOWN) and is reset by a team epoch that was faster than
+    one thread. A team that took longer a row than the last 1-thread epoch of the same
+    batch size is followed by one 1-thread epoch, which times one thread again, and if
+    the next team epoch is slower again, by cooldown epochs as after a solo. The first
+    team epoch without a 1-thread time to compare with is followed by one 1-thread epoch
+    too. Only whole epochs (not stopped by a non-finite value) are timed and judged by
+    their time.
 
     Why the time: on this project's 2-vCPU machine, the host sometimes makes every
     exchange of data between the two vCPUs slow (their caches' lines moving from one to
     the other); then a 2-thread regression epoch (8-64-64-1, batch 64) took 0.080-0.098 s
     against 0.043 s on one thread, with both threads busy all the time, so that their
-    waiting never made the team solo. With cffnn_team_max_wait >= 1 (tests) a team is
-    never left, for its waiting or for its time.
+    waiting never made the team solo. Why twice: a single slow team epoch was also seen
+    right after another library's threads had run (benchmarks/compare.py: 0.046 s, then
+    0.033-0.035 s again), and 4 epochs on one thread would have cost more than it saved.
+    With cffnn_team_max_wait >= 1 (tests) a team is never left, for its waiting or for
+    its time.
     """
     if team_threads == 1:
         if whole_epoch:
@@ -1607,12 +1615,17 @@ cdef void judge_team(TeamBackoff* backoff, int team_threads, bint went_solo,
     elif cffnn_team_max_wait >= 1.0 or (backoff.solo_ns_per_row > 0.0
                                         and ns_per_row <= backoff.solo_ns_per_row):
         backoff.cooldown = MIN_TEAM_COOLDOWN
+        backoff.was_slow = False
         return
     elif backoff.solo_ns_per_row == 0.0:
         backoff.timing_wanted = True
         return
     else:
         backoff.slow_epochs += 1
+        if not backoff.was_slow:
+            backoff.was_slow = True
+            backoff.timing_wanted = True       # time one thread again, then judge again
+            return
     backoff.remaining = backoff.cooldown
     backoff.cooldown = min(2 * backoff.cooldown, MAX_TEAM_COOLDOWN)
 

@@ -338,32 +338,35 @@ def test_a_team_that_goes_solo_gives_the_same_results(name, team_limits):
 
 def test_a_team_slower_than_one_thread_is_followed_by_epochs_on_one_thread(team_limits):
     """epoch_threads and judge_team, replayed: the first team epoch is followed by one
-    1-thread epoch that times a row; a team slower than that makes the next 4, then 8,
-    16 ... epochs (up to 256) run on one thread, and a faster one resets the count to 4;
-    an epoch stopped by divergence changes nothing; a team that went solo backs off the
-    same way; a new batch size is timed again, and one that keeps changing is never
-    timed (its epochs all run on the team, as before teams were timed)."""
+    1-thread epoch that times a row; a team slower than that is followed by another
+    1-thread timing, and if the next team is slow again, by 4, then 8, 16 ... epochs (up
+    to 256) on one thread; a faster team resets that; an epoch stopped by divergence
+    changes nothing; a team that went solo backs off the same way; a new batch size is
+    timed again, and one that keeps changing is never timed (its epochs all run on the
+    team, as before teams were timed)."""
     team_limits(0.4, 0.002)
     fast, slow, one = 350.0, 900.0, 430.0    # ns a row: teams, and one thread
-    epochs = ([(64, False, True, 400.0), (64, False, True, one), (64, False, True, fast),
-               (64, False, True, slow)] + [(64, False, True, one)] * 4
-              + [(64, False, True, slow)] + [(64, False, True, one)] * 8
-              + [(64, False, False, 9e9),      # stopped by divergence: changes nothing
-                 (64, False, True, slow)] + [(64, False, True, one)] * 16
-              + [(64, False, True, fast),      # faster: back to 4 for the next
-                 (64, True, True, fast)]       # went solo (team.h)
-              + [(64, False, True, one)] * 4
-              + [(128, False, True, 300.0), (128, False, True, 500.0),
-                 (128, False, True, 400.0)]
+
+    def epochs(ns, batch_size=64, went_solo=False, whole=True):
+        return [(batch_size, went_solo, whole, value) for value in ns]
+
+    replay = (epochs([400.0, one, fast])
+              + epochs([slow, one, slow]) + epochs([one] * 4)      # slow twice: 4
+              + epochs([slow]) + epochs([one] * 8)                 # and again: 8
+              + epochs([9e9], whole=False)                         # changes nothing
+              + epochs([slow]) + epochs([one] * 16)                # 16
+              + epochs([fast])                                     # faster: reset
+              + epochs([fast], went_solo=True) + epochs([one] * 4)   # solo (team.h): 4
+              + epochs([slow, one, fast])                          # slow once: 1 timing
+              + epochs([300.0, 500.0, 400.0], batch_size=128)      # a new batch size
               + [(64, False, True, 400.0), (128, False, True, 400.0)] * 3)
-    threads, slow_epochs = _kernels.judge_team_epochs(epochs)
-    assert threads == ([2, 1, 2, 2] + [1] * 4 + [2] + [1] * 8 + [2, 2] + [1] * 16
-                       + [2, 2] + [1] * 4 + [2, 1, 2] + [2] * 6)
-    assert slow_epochs == 3
+    threads, slow_epochs = _kernels.judge_team_epochs(replay)
+    assert threads == ([2, 1, 2] + [2, 1, 2] + [1] * 4 + [2] + [1] * 8 + [2] + [2]
+                       + [1] * 16 + [2] + [2] + [1] * 4 + [2, 1, 2] + [2, 1, 2] + [2] * 6)
+    assert slow_epochs == 5
     # a team told never to go solo (max_wait >= 1, as in the tests here) is never left
     team_limits(1.0, 1e9)
-    assert _kernels.judge_team_epochs([(64, False, True, 400.0)] * 2
-                                      + [(64, False, True, slow)] * 2) == ([2] * 4, 0)
+    assert _kernels.judge_team_epochs(epochs([400.0] * 2 + [slow] * 3)) == ([2] * 5, 0)
 
 
 def test_the_second_epoch_of_a_team_runs_on_one_thread_to_time_it(team_limits):
