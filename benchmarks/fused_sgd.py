@@ -11,10 +11,11 @@ rounds that take the four in a random order, and prints the medians and the pair
 ratios (unfused time / fused time: > 1 means fusing is faster).
 
 Whether 2 threads beat 1 here depends on the host at that moment: in some stretches a
-2-thread regression epoch is 1.15-1.3x faster than a 1-thread one, in others no faster at
-all (machine_probe.py's "sharing a core"). A round counts as "fast" when the unfused
-2-thread epoch took under 0.9 of the 1-thread one; the two kinds of rounds are reported
-apart, since the fusion can only save what a working team spends on its third barrier.
+2-thread regression epoch is 1.15-1.3x faster than a 1-thread one, in others up to 2x
+slower (machine_probe.py's team gain, "exchanges slow"). The teams are kept together
+here (set_team_limits), so that fit_epoch does not move their epochs to one thread
+(_kernels.judge_team). A round counts as "fast" when the unfused 2-thread epoch took
+under 0.9 of the 1-thread one; the two kinds of rounds are reported apart.
 """
 import argparse
 import os
@@ -35,8 +36,7 @@ ARMS = {"1t": (False, 1), "1t fused": (True, 1), "2t": (False, 2), "2t fused": (
 
 def sgd_epoch(task, X, y, threads):
     """An epoch of the task with SGD momentum 0.9 (lr 0.001), whatever its optimizer."""
-    run = cffnn_epoch(dict(task, optimizer="sgd"), X, y, threads)
-    return run
+    return cffnn_epoch(dict(task, optimizer="sgd"), X, y, threads)
 
 
 def timed(run, fuse):
@@ -57,14 +57,18 @@ def main(argv=None):
     task = TASKS[args.task]
     X, y, source = task["load"]()
     runs = {arm: sgd_epoch(task, X, y, threads) for arm, (_, threads) in ARMS.items()}
-    for arm, run in runs.items():           # warm-up
-        timed(run, ARMS[arm][0])
-    rounds = {"fast": [], "slow": []}
-    for _ in range(args.rounds):
-        order = list(runs)
-        random.shuffle(order)
-        times = {arm: timed(runs[arm], ARMS[arm][0]) for arm in order}
-        rounds["fast" if times["2t"] < 0.9 * times["1t"] else "slow"].append(times)
+    previous = _kernels.set_team_limits(1.0, 1e9)       # teams stay teams: time them
+    try:
+        for arm, run in runs.items():           # warm-up
+            timed(run, ARMS[arm][0])
+        rounds = {"fast": [], "slow": []}
+        for _ in range(args.rounds):
+            order = list(runs)
+            random.shuffle(order)
+            times = {arm: timed(runs[arm], ARMS[arm][0]) for arm in order}
+            rounds["fast" if times["2t"] < 0.9 * times["1t"] else "slow"].append(times)
+    finally:
+        _kernels.set_team_limits(*previous)
     print(f"{args.task} ({source}), SGD momentum 0.9, {cffnn.__version__}; medians of "
           f"epoch seconds; ratio = unfused / fused, paired by round")
     for kind, kind_rounds in rounds.items():
