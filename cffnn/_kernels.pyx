@@ -1446,8 +1446,9 @@ def set_fused_sgd(bint fuse):
     Fused, a team saves a barrier and a pass over the gradient every minibatch, and a
     refused step (a non-finite update) leaves the velocity as it was. Measured on the
     regression task (8-64-64-1, batch 64), paired epochs, in the rounds where 2 threads
-    ran faster than 1 (the host gave the vCPUs a core each): 2 threads 1.11x faster
-    fused, 1 thread 0.99x (the velocity's second buffer)."""
+    ran faster than 1: 2 threads 1.10x faster fused, 1 thread 0.98x (the velocity's
+    second buffer), with sgd.h's loop in SSE2; 1.025x and 0.99x since it also has an
+    AVX2 build, which made the separate pass cheaper."""
     global fuse_sgd
     previous = fuse_sgd
     fuse_sgd = fuse
