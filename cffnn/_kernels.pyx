@@ -1720,10 +1720,11 @@ cdef void epoch_thread(const Layout* net, Py_ssize_t n_params, const floating* x
                                  else sample_weight[batch_order[r]])
         if batch_weight > 0:      # a minibatch whose weights are all 0 teaches nothing
             alpha_over_weight_sum = scaled_alpha / batch_weight
-            fused.params = current
-            fused.velocity = state_a
-            fused.params_out = spare
-            fused.velocity_out = spare_state_a
+            if fused_or_null != NULL:     # this step's buffers (they swap every step)
+                fused.params = current
+                fused.velocity = state_a
+                fused.params_out = spare
+                fused.velocity_out = spare_state_a
             base = train_thread(
                 net, current, x if order != NULL else x + start * n_in,
                 y if order != NULL else y + start * n_out, batch_weights, batch_order,
