@@ -2,6 +2,7 @@
 
     python benchmarks/fashion_accuracy.py [--seeds 5] [--epochs 10] [--threads 2]
                                           [--only cffnn,torch] [--inits glorot,torch]
+                                          [--drop-at 8]
 
 The "fashion" task of benchmarks/compare.py (784-256-128-10, ReLU, softmax, Adam lr 0.001,
 batch 128, float32, a new shuffle every epoch), trained from scratch once per seed by each
@@ -14,6 +15,10 @@ rounding and shuffling; scikit-learn (Glorot, alpha=1e-4) and PyTorch (torch.nn.
 initialisation) start from their own. Prints, per implementation, the test accuracy of
 each seed, their mean and standard deviation, and the median epoch time; the
 implementations train in turn, so a slow spell of the machine does not favour one.
+
+--drop-at E divides every implementation's learning rate by 10 from epoch E on (epochs
+counted from 1), as PyTorch's MultiStepLR(milestones=[E - 1], gamma=0.1) would: the same
+recipe with a step decay of the learning rate. Without it the rate stays 0.001.
 
 --inits adds cffnn started from other initial weights and biases (drawn from seed s too):
 "glorot", U(+-sqrt(6 / (fan_in + fan_out))) as scikit-learn draws them for ReLU, and
@@ -54,11 +59,14 @@ def cffnn_initialised(init):
     return make
 
 
-def train_and_score(make, X, y, X_test, y_test, epochs, threads, seed):
-    """(test accuracy, median epoch seconds) of one implementation trained from seed."""
+def train_and_score(make, X, y, X_test, y_test, epochs, threads, seed, drop_at=None):
+    """(test accuracy, median epoch seconds) of one implementation trained from seed; from
+    epoch drop_at on (1-based), at a tenth of the learning rate."""
     run = make(TASKS["fashion"], X, y, threads, seed=seed)
     times = []
-    for _ in range(epochs):
+    for epoch in range(1, epochs + 1):
+        if epoch == drop_at:
+            run.set_learning_rate(0.0001)
         start = time.perf_counter()
         run()
         times.append(time.perf_counter() - start)
@@ -72,6 +80,9 @@ def main(argv=None):
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--only", default=",".join(IMPLEMENTATIONS),
                         help="comma-separated implementations (default: all)")
+    parser.add_argument("--drop-at", type=int, default=None,
+                        help="epoch (from 1) from which the learning rate is 0.0001 "
+                             "instead of 0.001 (default: never)")
     parser.add_argument("--inits", default="",
                         help=f"comma-separated other initialisations of cffnn to add, from "
                              f"{', '.join(INIT_BOUNDS)} (default: none)")
@@ -96,7 +107,9 @@ def main(argv=None):
             parser.error(f"unknown initialisation {init!r}; choose from "
                          f"{', '.join(INIT_BOUNDS)}")
         impls[f"cffnn/{init}"] = cffnn_initialised(init)
-    print(f"cffnn {cffnn.__version__}; Fashion-MNIST, {args.epochs} epochs, "
+    schedule = ("learning rate 0.001" if args.drop_at is None else
+                f"learning rate 0.001, 0.0001 from epoch {args.drop_at}")
+    print(f"cffnn {cffnn.__version__}; Fashion-MNIST, {args.epochs} epochs, {schedule}, "
           f"{args.threads} threads, seeds 0-{args.seeds - 1}", flush=True)
     scores = {name: [] for name in impls}
     epoch_times = {name: [] for name in impls}
@@ -104,7 +117,8 @@ def main(argv=None):
         for name, make in impls.items():
             with peer_blas_limits(name.split("/")[0], args.threads):
                 accuracy, seconds = train_and_score(make, X, y, X_test, y_test,
-                                                    args.epochs, args.threads, seed)
+                                                    args.epochs, args.threads, seed,
+                                                    args.drop_at)
             scores[name].append(accuracy)
             epoch_times[name].append(seconds)
             print(f"  seed {seed} {name:<12} test accuracy {accuracy:.4f}, "

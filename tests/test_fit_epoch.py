@@ -19,14 +19,16 @@ def make_problem(n=103, n_features=5, n_classes=3, seed=0):
 
 def reference_epochs(net, X, Y, kind, settings, batch_size, alpha, sample_weight, orders):
     """Mean losses of epochs of reference steps on a copy of net's parameters, minibatches
-    being consecutive slices of X[order] for each order; returns (params, losses)."""
+    being consecutive slices of X[order] for each order; returns (params, losses).
+    settings: the optimiser's settings, or a list of them, one per epoch."""
     twin = cffnn.Network(net.layer_sizes, activation=list(net.activations), output=net.output,
                          loss=net.loss_name, dtype=np.float64, random_state=0)
     twin.params = net.params
     params = twin.params
     state = [np.zeros_like(params), np.zeros_like(params)]
     t, losses = 0, []
-    for order in orders:
+    epoch_settings = settings if isinstance(settings, list) else [settings] * len(orders)
+    for order, settings in zip(orders, epoch_settings):
         loss_sum = weight_sum = 0.0
         for start in range(0, X.shape[0], batch_size):
             rows = order[start:start + batch_size]
@@ -97,6 +99,26 @@ def test_unshuffled_epochs_equal_reference_steps_for_every_output_and_loss(outpu
     optimizer = cffnn.SGD(0.1, momentum=0.9)
     losses = [net.fit_epoch(X, Y, optimizer, batch_size=20, shuffle=False, alpha=0.01,
                             sample_weight=sample_weight) for _ in range(2)]
+    assert np.max(np.abs(net.params - expected)) <= 1e-10 * np.max(np.abs(expected))
+    np.testing.assert_allclose(losses, expected_losses, rtol=1e-10)
+
+
+@pytest.mark.parametrize("name", ["momentum", "adam"])
+def test_a_learning_rate_changed_between_epochs_applies_from_the_next_epoch(name):
+    """A step decay set by hand (opt.learning_rate = ...), as fashion_accuracy.py's
+    --drop-at does: the optimiser's state carries over, the new rate applies."""
+    make_optimizer, kind, settings = OPTIMIZERS[name]
+    X, y, _ = make_problem()
+    net = cffnn.Network([5, 8, 3], activation="relu", dtype=np.float64, random_state=0)
+    decayed = (settings[0] / 10,) + settings[1:]
+    expected, expected_losses = reference_epochs(
+        net, X, np.eye(3)[y], kind, [settings, decayed, decayed], 20, 0.0, None,
+        [np.arange(103)] * 3)
+    optimizer = make_optimizer()
+    losses = [net.fit_epoch(X, y, optimizer, batch_size=20, shuffle=False)]
+    optimizer.learning_rate /= 10
+    losses += [net.fit_epoch(X, y, optimizer, batch_size=20, shuffle=False)
+               for _ in range(2)]
     assert np.max(np.abs(net.params - expected)) <= 1e-10 * np.max(np.abs(expected))
     np.testing.assert_allclose(losses, expected_losses, rtol=1e-10)
 

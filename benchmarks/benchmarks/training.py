@@ -5,7 +5,8 @@ and the asv suite (bench_training.py: the smaller tasks). Every factory
 ``make(task, X, y, threads, seed=0)`` returns a callable that runs one epoch, with a
 ``predict(X)`` attribute (class labels, or values for regression) for the model it
 trains; seed seeds the initial weights and the shuffling. Data are loaded or made by the
-task's `load`. Heavy imports (scikit-learn, torch) happen only inside the factories that
+task's `load`. ``run.set_learning_rate(lr)`` changes the learning rate from the next
+epoch on (fashion_accuracy.py's schedules). Heavy imports (scikit-learn, torch) happen only inside the factories that
 need them.
 """
 import contextlib
@@ -110,6 +111,7 @@ def cffnn_epoch(task, X, y, threads, seed=0, package=cffnn):
                       random_state=1000 * seed + epoch[0], n_threads=threads)
     run.predict = lambda X: predictions(task, net.forward(X, n_threads=threads))
     run.net = net
+    run.set_learning_rate = lambda lr: setattr(optimizer, "learning_rate", lr)
     return run
 
 
@@ -123,6 +125,7 @@ def numpy_epoch(task, X, y, threads, seed=0):
     params = weights + biases
     state = [[np.zeros_like(p) for p in params] for _ in range(2)]
     t = [0]
+    learning_rate = [0.001]
     rng = np.random.default_rng(seed)
 
     def run():
@@ -133,13 +136,14 @@ def numpy_epoch(task, X, y, threads, seed=0):
                 weights, biases, X[rows], Y[rows], net.activations, output, loss)
             for i, (p, g) in enumerate(zip(params, grad_w + grad_b)):
                 if task["optimizer"] == "adam":
-                    reference.adam_step(p, g, state[0][i], state[1][i], t[0] + 1, 0.001,
-                                        0.9, 0.999, 1e-8)
+                    reference.adam_step(p, g, state[0][i], state[1][i], t[0] + 1,
+                                        learning_rate[0], 0.9, 0.999, 1e-8)
                 else:
-                    reference.sgd_step(p, g, state[0][i], 0.001, 0.9, False)
+                    reference.sgd_step(p, g, state[0][i], learning_rate[0], 0.9, False)
             t[0] += 1
     run.predict = lambda X: predictions(task, reference.forward(
         weights, biases, X, net.activations, output))
+    run.set_learning_rate = lambda lr: learning_rate.__setitem__(0, lr)
     return run
 
 
@@ -160,7 +164,15 @@ def sklearn_epoch(task, X, y, threads, seed=0):
 
         def run():
             model.partial_fit(X, y)
+
+    def set_learning_rate(lr):
+        # partial_fit creates model._optimizer once and keeps it; both optimisers read
+        # learning_rate_init at every step (SGDOptimizer's schedules are not used here)
+        model.learning_rate_init = lr
+        if hasattr(model, "_optimizer"):
+            model._optimizer.learning_rate_init = model._optimizer.learning_rate = lr
     run.predict = model.predict
+    run.set_learning_rate = set_learning_rate
     return run
 
 
@@ -199,7 +211,11 @@ def torch_epoch(task, X, y, threads, seed=0):
     def predict(X):
         with torch.no_grad():
             return predictions(task, model(torch.from_numpy(X)).numpy())
+    def set_learning_rate(lr):
+        for group in optimizer.param_groups:
+            group["lr"] = lr
     run.predict = predict
+    run.set_learning_rate = set_learning_rate
     return run
 
 
