@@ -6,8 +6,8 @@ and the asv suite (bench_training.py: the smaller tasks). Every factory
 ``predict(X)`` attribute (class labels, or values for regression) for the model it
 trains; seed seeds the initial weights and the shuffling. Data are loaded or made by the
 task's `load`. ``run.set_learning_rate(lr)`` changes the learning rate from the next
-epoch on (fashion_accuracy.py's schedules). Heavy imports (scikit-learn, torch) happen only inside the factories that
-need them.
+epoch on (fashion_accuracy.py's --drop-at). Heavy imports (scikit-learn, torch) happen
+only inside the factories that need them.
 """
 import contextlib
 import gzip
@@ -166,8 +166,9 @@ def sklearn_epoch(task, X, y, threads, seed=0):
             model.partial_fit(X, y)
 
     def set_learning_rate(lr):
-        # partial_fit creates model._optimizer once and keeps it; both optimisers read
-        # learning_rate_init at every step (SGDOptimizer's schedules are not used here)
+        # partial_fit creates model._optimizer once and keeps it: Adam recomputes its
+        # rate from learning_rate_init at every step, SGD (constant schedule) uses
+        # learning_rate
         model.learning_rate_init = lr
         if hasattr(model, "_optimizer"):
             model._optimizer.learning_rate_init = model._optimizer.learning_rate = lr
@@ -211,6 +212,7 @@ def torch_epoch(task, X, y, threads, seed=0):
     def predict(X):
         with torch.no_grad():
             return predictions(task, model(torch.from_numpy(X)).numpy())
+
     def set_learning_rate(lr):
         for group in optimizer.param_groups:
             group["lr"] = lr
