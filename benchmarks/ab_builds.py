@@ -3,6 +3,7 @@ machine's changes of speed hit alike.
 
     python benchmarks/ab_builds.py OLD_SITE NEW_SITE [--tasks regression,digits]
                                    [--threads 1,2] [--rounds 40] [--float64]
+                                   [--keep-teams]
 
 OLD_SITE and NEW_SITE are directories holding an installed cffnn package each (e.g. the
 site-packages of two virtual environments: `pip install --no-build-isolation .` of the
@@ -87,11 +88,17 @@ def main():
     parser.add_argument("--rounds", type=int, default=40)
     parser.add_argument("--float64", action="store_true",
                         help="float64 data and networks (the tasks are float32 otherwise)")
+    parser.add_argument("--keep-teams", action="store_true",
+                        help="teams never go back to one thread (set_team_limits(1.0, ...)):"
+                             " times what a team costs, not what fit_epoch decides")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as directory:
         sys.path.insert(0, directory)
         packages = [import_copy(args.old_site, "cffnn_old", directory),
                     import_copy(args.new_site, "cffnn_new", directory)]
+        if args.keep_teams:
+            for package in packages:
+                package._kernels.set_team_limits(1.0, 0.002)
         for name in args.tasks.split(","):
             task = TASKS[name]
             X, y, _ = task["load"]()
