@@ -127,7 +127,8 @@ def main(argv=None):
             net = runs["cffnn"][0].net
             team, solo, slow = net._compiled.team_statistics()
             print(f"{'':<12}cffnn's epochs: {team} of {net._epochs_run} on a team of "
-                  f"{args.threads} ({solo} went solo, {slow} slower than one thread)")
+                  f"{args.threads} ({solo} went solo, {slow} slower than one thread, "
+                  f"{net._compiled.streamed_epochs()} streamed Adam's update)")
         if name == "digits" and times["cffnn"]:
             steps = -(-X.shape[0] // task["batch"])
             print(f"{'':<12}per minibatch step: "

@@ -33,6 +33,15 @@ cdef extern from "cffnn/adam.h" nogil:
     bint cffnn_adam_d(const double* p, const double* g, double* m, double* s, double* out,
                       Py_ssize_t n, double step, double beta_1, double one_minus_beta_1,
                       double beta_2, double one_minus_beta_2, double eps)
+    # the same update with out written by streaming stores (adam.h: for teams)
+    bint cffnn_adam_streaming_f(const float* p, const float* g, float* m, float* s,
+                                float* out, Py_ssize_t n, float step, float beta_1,
+                                float one_minus_beta_1, float beta_2,
+                                float one_minus_beta_2, float eps)
+    bint cffnn_adam_streaming_d(const double* p, const double* g, double* m, double* s,
+                                double* out, Py_ssize_t n, double step, double beta_1,
+                                double one_minus_beta_1, double beta_2,
+                                double one_minus_beta_2, double eps)
 
 
 cdef extern from "cffnn/sgd.h" nogil:
@@ -69,12 +78,22 @@ cdef inline bint adam_update(const floating* params, const floating* grad,
                              floating* first_moment, floating* second_moment,
                              floating* out, Py_ssize_t n, floating step_size,
                              floating beta_1, floating one_minus_beta_1, floating beta_2,
-                             floating one_minus_beta_2, floating epsilon) noexcept nogil:
-    # the loop is in include/cffnn/adam.h, compiled for AVX2 as well as the baseline
+                             floating one_minus_beta_2, floating epsilon,
+                             bint streaming=False) noexcept nogil:
+    # the loop is in include/cffnn/adam.h, compiled for AVX2 as well as the baseline;
+    # streaming writes out with non-temporal stores (the same bits: adam.h says when)
     if floating is float:
+        if streaming:
+            return cffnn_adam_streaming_f(params, grad, first_moment, second_moment, out, n,
+                                          step_size, beta_1, one_minus_beta_1, beta_2,
+                                          one_minus_beta_2, epsilon)
         return cffnn_adam_f(params, grad, first_moment, second_moment, out, n, step_size,
                             beta_1, one_minus_beta_1, beta_2, one_minus_beta_2, epsilon)
     else:
+        if streaming:
+            return cffnn_adam_streaming_d(params, grad, first_moment, second_moment, out, n,
+                                          step_size, beta_1, one_minus_beta_1, beta_2,
+                                          one_minus_beta_2, epsilon)
         return cffnn_adam_d(params, grad, first_moment, second_moment, out, n, step_size,
                             beta_1, one_minus_beta_1, beta_2, one_minus_beta_2, epsilon)
 

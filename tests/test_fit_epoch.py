@@ -240,6 +240,39 @@ def test_large_network_update_on_a_team_is_bit_identical(make_optimizer):
     np.testing.assert_array_equal(results[0], results[1])
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_streamed_adam_update_on_a_team_gives_the_same_bits(dtype, team_limits):
+    """A team writes Adam's new parameters of a large network with streaming stores
+    (include/cffnn/adam.h), the same values as ordinary stores and as one thread."""
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(1024, 300)).astype(dtype)
+    X[X < 0] = 0                        # zeros, as in images: the sparse products too
+    y = rng.integers(0, 10, 1024)
+    team_limits(1.0, 1e9)               # teams stay teams
+    results = {}
+    for n_threads, stream in [(1, "always"), (2, "always"), (2, "never")]:
+        previous = _kernels.set_streaming_update(stream)
+        try:
+            net = cffnn.Network([300, 512, 10], dtype=dtype, random_state=0)
+            assert net.params.nbytes >= 524288          # STREAMED_UPDATE_BYTES
+            optimizer = cffnn.Adam(0.001)
+            for epoch in range(2):
+                net.fit_epoch(X, y, optimizer, batch_size=512, random_state=epoch,
+                              n_threads=n_threads)
+        finally:
+            _kernels.set_streaming_update(previous)
+        key = (n_threads, stream)
+        results[key] = (net.params.copy(), optimizer.first_moment.copy(),
+                        optimizer.second_moment.copy())
+        if cffnn._threads.openmp_enabled():
+            assert net._compiled.streamed_epochs() == (2 if key == (2, "always") else 0)
+    for key in [(2, "always"), (2, "never")]:
+        for got, expected in zip(results[key], results[1, "always"]):
+            np.testing.assert_array_equal(got, expected, err_msg=str(key))
+    with pytest.raises(ValueError, match="mode must be one of"):
+        _kernels.set_streaming_update("sometimes")
+
+
 @pytest.mark.parametrize("dtype, sizes, make_optimizer", [
     (np.float32, [300, 512, 10], lambda: cffnn.Adam(0.001)),
     (np.float64, [64, 128, 10], lambda: cffnn.SGD(0.01, momentum=0.9, nesterov=True)),
@@ -382,13 +415,40 @@ def test_a_team_slower_than_one_thread_is_followed_by_epochs_on_one_thread(team_
               + epochs([slow, one, fast])                          # slow once: 1 timing
               + epochs([300.0, 500.0, 400.0], batch_size=128)      # a new batch size
               + [(64, False, True, 400.0), (128, False, True, 400.0)] * 3)
-    threads, slow_epochs = _kernels.judge_team_epochs(replay)
+    threads, slow_epochs, _ = _kernels.judge_team_epochs(replay)
     assert threads == ([2, 1, 2] + [2, 1, 2] + [1] * 4 + [2] + [1] * 8 + [2] + [2]
                        + [1] * 16 + [2] + [2] + [1] * 4 + [2, 1, 2] + [2, 1, 2] + [2] * 6)
     assert slow_epochs == 5
     # a team told never to go solo (max_wait >= 1, as in the tests here) is never left
     team_limits(1.0, 1e9)
-    assert _kernels.judge_team_epochs(epochs([400.0] * 2 + [slow] * 3)) == ([2] * 5, 0)
+    assert _kernels.judge_team_epochs(epochs([400.0] * 2 + [slow] * 3))[:2] == ([2] * 5, 0)
+
+
+def test_a_team_gaining_little_over_one_thread_streams_adams_update(team_limits):
+    """judge_team makes the next team epoch stream Adam's new parameters (adam.h) after a
+    whole team epoch that gained less than 1.5x over the last 1-thread time, and store
+    them as usual after one that gained more: a replay of the host's spells, in ns a
+    row of the fashion task (one thread 600; ordinary teams 350 in a fast spell and 700
+    in a slow one; streaming teams 480 in the slow spell, 365 in the fast one)."""
+    team_limits(0.4, 0.002)
+    replay = [(128, False, True, ns) for ns in
+              [350.0, 600.0, 350.0,          # a team, its 1-thread timing, a fast team
+               700.0, 600.0,                 # a slow spell: slow once, timed again
+               480.0, 480.0,                 # streamed: faster than one thread
+               365.0, 350.0]]                # the spell over: streamed, then ordinary
+    replay += [(64, False, True, 350.0)]     # a new batch size starts ordinary
+    threads, slow_epochs, streamed = _kernels.judge_team_epochs(replay)
+    assert threads == [2, 1, 2, 2, 1, 2, 2, 2, 2, 2]
+    assert streamed == [False, False, False, False, False, True, True, True, False, False]
+    assert slow_epochs == 1
+    # an epoch stopped by divergence, or a team that went solo, decides nothing (nor do
+    # the 1-thread epochs after the solo)
+    threads, _, streamed = _kernels.judge_team_epochs(
+        [(128, False, True, ns) for ns in [350.0, 600.0, 700.0, 600.0]]
+        + [(128, False, False, 350.0), (128, True, True, 350.0)]
+        + [(128, False, True, 600.0)] * 4 + [(128, False, True, 480.0)])
+    assert threads == [2, 1, 2, 1, 2, 2, 1, 1, 1, 1, 2]
+    assert streamed[4:] == [True, True, False, False, False, False, True]
 
 
 def test_the_second_epoch_of_a_team_runs_on_one_thread_to_time_it(team_limits):
