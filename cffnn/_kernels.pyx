@@ -1430,22 +1430,26 @@ def set_team_limits(double max_wait, double min_judged_seconds):
     return previous
 
 
-def judge_team_epochs(epochs):
+def judge_team_epochs(epochs, bint could_stream=True):
     """Replays epoch_threads and judge_team over epochs of minibatches large enough for a
     team of 2, from a new network's state. epochs: (batch_size, went_solo, whole_epoch,
     ns_per_row) of each, as epoch_loop would measure them; returns the threads each ran
-    on, the slow_epochs count at the end and, for each, whether it would have streamed
-    Adam's update (in "auto" mode, on a large network). For the tests of the policy,
-    which real epochs on this machine cannot make slow at will."""
+    on, the slow_epochs count at the end and, for each, whether it streamed Adam's update
+    (could_stream: the network's team may, as a large one trained with Adam in "auto"
+    mode). For the tests of the policy, which real epochs on this machine cannot make
+    slow at will."""
     cdef TeamBackoff backoff
+    cdef int team_threads
+    cdef bint streams
     new_team_backoff(&backoff)
     threads, streamed = [], []
     for batch_size, went_solo, whole_epoch, ns_per_row in epochs:
         team_threads = epoch_threads(&backoff, 2, batch_size)
-        streamed.append(team_threads > 1 and bool(backoff.stream_update))
+        streams = could_stream and team_threads > 1 and backoff.stream_update
         judge_team(&backoff, team_threads, team_threads > 1 and went_solo, whole_epoch,
-                   ns_per_row)
+                   ns_per_row, could_stream and team_threads > 1, streams)
         threads.append(team_threads)
+        streamed.append(streams)
     return threads, backoff.slow_epochs, streamed
 
 
@@ -1614,7 +1618,8 @@ cdef int epoch_threads(TeamBackoff* backoff, int team_threads,
 
 
 cdef void judge_team(TeamBackoff* backoff, int team_threads, bint went_solo,
-                     bint whole_epoch, double ns_per_row) noexcept nogil:
+                     bint whole_epoch, double ns_per_row, bint could_stream,
+                     bint streamed) noexcept nogil:
     """After an epoch of minibatches large enough for a team (epoch_team_size), run on
     team_threads threads (epoch_threads): how many of this network's next epochs run on
     one thread.
@@ -1644,7 +1649,9 @@ cdef void judge_team(TeamBackoff* backoff, int team_threads, bint went_solo,
     and one that gained more makes it store them as usual. Measured on the fashion task
     (784-256-128-10, batch 128): teams gained 1.6-1.7x with ordinary stores and
     streaming cost them 0-5%; in the host's slow spells ordinary teams gained
-    0.72-1.0x, streaming ones 1.2x.
+    0.72-1.0x, streaming ones 1.2x. So a team that could_stream (epoch_loop: Adam's
+    update, large, "auto" mode) but did not (streamed) and was slower than one thread
+    is followed by a streaming team epoch, not by a 1-thread one.
     """
     if team_threads == 1:
         if whole_epoch:
@@ -1668,6 +1675,8 @@ cdef void judge_team(TeamBackoff* backoff, int team_threads, bint went_solo,
             backoff.timing_wanted = True
             return
         backoff.slow_epochs += 1
+        if could_stream and not streamed:
+            return                             # the next team epoch streams: judge that
         if not backoff.was_slow:
             backoff.was_slow = True
             backoff.timing_wanted = True       # time one thread again, then judge again
@@ -1866,6 +1875,7 @@ cdef int epoch_loop(const Layout* net, floating* params, Py_ssize_t n_params,
     cdef Py_ssize_t n_in = net.sizes[0], n_out = net.sizes[net.n_layers]
     cdef int team_threads = epoch_team_size(net, batch_size, n_threads)
     cdef bint team_worth_it = team_threads > 1
+    cdef bint could_stream
     cdef long long start_ns
     cdef EpochTeam team
     cdef double scaled_alpha = alpha / weight_scale   # weight_scale: finite, > 0
@@ -1882,10 +1892,10 @@ cdef int epoch_loop(const Layout* net, floating* params, Py_ssize_t n_params,
     team.workspace = malloc(train_workspace_bytes(net, batch_size, sizeof(floating)))
     team.gathered_weights = NULL
     team.chunk_size = update_chunk_size(n_params, team_threads)
-    team.stream_update = (team_threads > 1 and optimizer.kind == OPTIMIZER_ADAM
-                          and n_params * <Py_ssize_t> sizeof(floating) >= STREAMED_UPDATE_BYTES
-                          and (stream_mode == STREAM_ALWAYS
-                               or (stream_mode == STREAM_AUTO and backoff.stream_update)))
+    could_stream = (team_threads > 1 and optimizer.kind == OPTIMIZER_ADAM
+                    and n_params * <Py_ssize_t> sizeof(floating) >= STREAMED_UPDATE_BYTES)
+    team.stream_update = could_stream and (
+        stream_mode == STREAM_ALWAYS or (stream_mode == STREAM_AUTO and backoff.stream_update))
     if team.stream_update:
         backoff.streamed_epochs += 1
     team.chunk_ok = <int*> malloc(((n_params + team.chunk_size - 1) // team.chunk_size)
@@ -1944,7 +1954,8 @@ cdef int epoch_loop(const Layout* net, floating* params, Py_ssize_t n_params,
             judge_team(backoff, team_threads,
                        team_threads > 1 and cffnn_barrier_solo(&team.barrier),
                        team.status == EPOCH_OK,
-                       <double> (cffnn_now_ns() - start_ns) / n_rows)
+                       <double> (cffnn_now_ns() - start_ns) / n_rows,
+                       could_stream and stream_mode == STREAM_AUTO, team.stream_update)
         if team.last_finite != <void*> params:   # the last finite values are in spare
             memcpy(params, team.last_finite, n_params * sizeof(floating))
         if team.last_state_a != <void*> state_a:   # ... or spare_state_a

@@ -415,40 +415,51 @@ def test_a_team_slower_than_one_thread_is_followed_by_epochs_on_one_thread(team_
               + epochs([slow, one, fast])                          # slow once: 1 timing
               + epochs([300.0, 500.0, 400.0], batch_size=128)      # a new batch size
               + [(64, False, True, 400.0), (128, False, True, 400.0)] * 3)
-    threads, slow_epochs, _ = _kernels.judge_team_epochs(replay)
+    threads, slow_epochs, _ = _kernels.judge_team_epochs(replay, could_stream=False)
     assert threads == ([2, 1, 2] + [2, 1, 2] + [1] * 4 + [2] + [1] * 8 + [2] + [2]
                        + [1] * 16 + [2] + [2] + [1] * 4 + [2, 1, 2] + [2, 1, 2] + [2] * 6)
     assert slow_epochs == 5
     # a team told never to go solo (max_wait >= 1, as in the tests here) is never left
     team_limits(1.0, 1e9)
-    assert _kernels.judge_team_epochs(epochs([400.0] * 2 + [slow] * 3))[:2] == ([2] * 5, 0)
+    assert _kernels.judge_team_epochs(epochs([400.0] * 2 + [slow] * 3),
+                                      could_stream=False)[:2] == ([2] * 5, 0)
 
 
 def test_a_team_gaining_little_over_one_thread_streams_adams_update(team_limits):
     """judge_team makes the next team epoch stream Adam's new parameters (adam.h) after a
     whole team epoch that gained less than 1.5x over the last 1-thread time, and store
-    them as usual after one that gained more: a replay of the host's spells, in ns a
-    row of the fashion task (one thread 600; ordinary teams 350 in a fast spell and 700
-    in a slow one; streaming teams 480 in the slow spell, 365 in the fast one)."""
+    them as usual after one that gained more; a team slower than one thread that could
+    have streamed tries streaming next, before any epoch on one thread. A replay of the
+    host's spells, in ns a row of the fashion task (one thread 600; ordinary teams 350
+    in a fast spell and 700 in a slow one; streaming teams 480 in the slow spell, 365
+    in the fast one)."""
     team_limits(0.4, 0.002)
     replay = [(128, False, True, ns) for ns in
               [350.0, 600.0, 350.0,          # a team, its 1-thread timing, a fast team
-               700.0, 600.0,                 # a slow spell: slow once, timed again
+               700.0,                        # a slow spell: slower than one thread
                480.0, 480.0,                 # streamed: faster than one thread
-               365.0, 350.0]]                # the spell over: streamed, then ordinary
+               365.0, 350.0,                 # the spell over: streamed, then ordinary
+               480.0,                        # gains 1.25x: the next one streams
+               700.0, 600.0, 480.0]]         # streamed and slow: timed as usual
     replay += [(64, False, True, 350.0)]     # a new batch size starts ordinary
     threads, slow_epochs, streamed = _kernels.judge_team_epochs(replay)
-    assert threads == [2, 1, 2, 2, 1, 2, 2, 2, 2, 2]
-    assert streamed == [False, False, False, False, False, True, True, True, False, False]
-    assert slow_epochs == 1
+    assert threads == [2, 1, 2, 2, 2, 2, 2, 2, 2, 2, 1, 2, 2]
+    assert streamed == [False, False, False, False, True, True, True, False,
+                        False, True, False, True, False]
+    assert slow_epochs == 2
     # an epoch stopped by divergence, or a team that went solo, decides nothing (nor do
     # the 1-thread epochs after the solo)
     threads, _, streamed = _kernels.judge_team_epochs(
-        [(128, False, True, ns) for ns in [350.0, 600.0, 700.0, 600.0]]
+        [(128, False, True, ns) for ns in [350.0, 600.0, 700.0]]
         + [(128, False, False, 350.0), (128, True, True, 350.0)]
         + [(128, False, True, 600.0)] * 4 + [(128, False, True, 480.0)])
-    assert threads == [2, 1, 2, 1, 2, 2, 1, 1, 1, 1, 2]
-    assert streamed[4:] == [True, True, False, False, False, False, True]
+    assert threads == [2, 1, 2, 2, 2, 1, 1, 1, 1, 2]
+    assert streamed[3:] == [True, True, False, False, False, False, True]
+    # a network that cannot stream (SGD, small, or "never") is timed as before
+    threads, _, streamed = _kernels.judge_team_epochs(
+        [(128, False, True, ns) for ns in [350.0, 600.0, 700.0, 600.0]],
+        could_stream=False)
+    assert threads == [2, 1, 2, 1] and not any(streamed)
 
 
 def test_the_second_epoch_of_a_team_runs_on_one_thread_to_time_it(team_limits):
