@@ -19,8 +19,6 @@ under 0.9 of the 1-thread one; the two kinds of rounds are reported apart.
 """
 import argparse
 import os
-import random
-import statistics
 import sys
 import time
 
@@ -29,6 +27,7 @@ from cffnn import _kernels
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+from benchmarks.kept_teams import kept_team_rounds, print_rounds  # noqa: E402
 from benchmarks.training import TASKS, cffnn_epoch  # noqa: E402
 
 ARMS = {"1t": (False, 1), "1t fused": (True, 1), "2t": (False, 2), "2t fused": (True, 2)}
@@ -39,8 +38,8 @@ def sgd_epoch(task, X, y, threads):
     return cffnn_epoch(dict(task, optimizer="sgd"), X, y, threads)
 
 
-def timed(run, fuse):
-    previous = _kernels.set_fused_sgd(fuse)
+def timed(arm, run):
+    previous = _kernels.set_fused_sgd(ARMS[arm][0])
     try:
         start = time.perf_counter()
         run()
@@ -57,33 +56,10 @@ def main(argv=None):
     task = TASKS[args.task]
     X, y, source = task["load"]()
     runs = {arm: sgd_epoch(task, X, y, threads) for arm, (_, threads) in ARMS.items()}
-    previous = _kernels.set_team_limits(1.0, 1e9)       # teams stay teams: time them
-    try:
-        for arm, run in runs.items():           # warm-up
-            timed(run, ARMS[arm][0])
-        rounds = {"fast": [], "slow": []}
-        for _ in range(args.rounds):
-            order = list(runs)
-            random.shuffle(order)
-            times = {arm: timed(runs[arm], ARMS[arm][0]) for arm in order}
-            rounds["fast" if times["2t"] < 0.9 * times["1t"] else "slow"].append(times)
-    finally:
-        _kernels.set_team_limits(*previous)
+    rounds = kept_team_rounds(runs, timed, args.rounds)
     print(f"{args.task} ({source}), SGD momentum 0.9, {cffnn.__version__}; medians of "
           f"epoch seconds; ratio = unfused / fused, paired by round")
-    for kind, kind_rounds in rounds.items():
-        if not kind_rounds:
-            continue
-        medians = " ".join(f"{arm} {statistics.median(r[arm] for r in kind_rounds):.4f}"
-                           for arm in ARMS)
-        ratios = []
-        for threads in ("1t", "2t"):
-            paired = sorted(r[threads] / r[threads + " fused"] for r in kind_rounds)
-            quarter = len(paired) // 4
-            ratios.append(f"{threads} {statistics.median(paired):.3f} "
-                          f"({paired[quarter]:.3f}-{paired[-1 - quarter]:.3f})")
-        print(f"{kind:<5} rounds {len(kind_rounds):3d}: {medians} | ratios "
-              + ", ".join(ratios))
+    print_rounds(rounds, {"1t": ("1t", "1t fused"), "2t": ("2t", "2t fused")})
 
 
 if __name__ == "__main__":

@@ -20,8 +20,6 @@ are reported apart.
 """
 import argparse
 import os
-import random
-import statistics
 import sys
 import time
 
@@ -30,13 +28,14 @@ from cffnn import _kernels
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+from benchmarks.kept_teams import kept_team_rounds, print_rounds  # noqa: E402
 from benchmarks.training import TASKS, cffnn_epoch  # noqa: E402
 
 ARMS = {"1t": ("never", 1), "2t": ("never", 2), "2t streamed": ("always", 2)}
 
 
-def timed(run, mode):
-    previous = _kernels.set_streaming_update(mode)
+def timed(arm, run):
+    previous = _kernels.set_streaming_update(ARMS[arm][0])
     try:
         start = time.perf_counter()
         run()
@@ -52,30 +51,10 @@ def main(argv=None):
     task = TASKS["fashion"]
     X, y, source = task["load"]()
     runs = {arm: cffnn_epoch(task, X, y, threads) for arm, (_, threads) in ARMS.items()}
-    previous = _kernels.set_team_limits(1.0, 1e9)       # teams stay teams: time them
-    try:
-        for arm, run in runs.items():           # warm-up
-            timed(run, ARMS[arm][0])
-        rounds = {"fast": [], "slow": []}
-        for _ in range(args.rounds):
-            order = list(runs)
-            random.shuffle(order)
-            times = {arm: timed(runs[arm], ARMS[arm][0]) for arm in order}
-            rounds["fast" if times["2t"] < 0.9 * times["1t"] else "slow"].append(times)
-    finally:
-        _kernels.set_team_limits(*previous)
+    rounds = kept_team_rounds(runs, timed, args.rounds)
     print(f"fashion ({source}), Adam, {cffnn.__version__}; medians of epoch seconds; "
           f"ratio = ordinary / streamed, paired by round")
-    for kind, kind_rounds in rounds.items():
-        if not kind_rounds:
-            continue
-        medians = " ".join(f"{arm} {statistics.median(r[arm] for r in kind_rounds):.4f}"
-                           for arm in ARMS)
-        paired = sorted(r["2t"] / r["2t streamed"] for r in kind_rounds)
-        quarter = len(paired) // 4
-        print(f"{kind:<5} rounds {len(kind_rounds):3d}: {medians} | 2t ratio "
-              f"{statistics.median(paired):.3f} ({paired[quarter]:.3f}-"
-              f"{paired[-1 - quarter]:.3f})")
+    print_rounds(rounds, {"2t": ("2t", "2t streamed")})
 
 
 if __name__ == "__main__":

@@ -1,0 +1,50 @@
+"""Epochs of several settings of fit_epoch timed in rounds, with teams kept together.
+
+Used by benchmarks/fused_sgd.py and benchmarks/streaming_update.py, which time one way of
+training against another on 1 and 2 threads. Every round runs each arm once, in a random
+order, so that the host's changes of speed hit the arms alike. Teams stay teams
+(set_team_limits), so that fit_epoch does not move their epochs to one thread
+(_kernels.judge_team). A round counts as "fast" when arm "2t" took under 0.9 of arm "1t",
+"slow" otherwise (machine_probe.py's "exchanges slow"); the two kinds are reported apart.
+"""
+import random
+import statistics
+
+from cffnn import _kernels
+
+
+def kept_team_rounds(runs, timed, n_rounds):
+    """{"fast": [...], "slow": [...]}: the rounds, each {arm: seconds}. runs: {arm: run},
+    with arms "1t" and "2t" among them; timed(arm, run) times one epoch of run."""
+    previous = _kernels.set_team_limits(1.0, 1e9)       # teams stay teams: time them
+    try:
+        for arm, run in runs.items():           # warm-up
+            timed(arm, run)
+        rounds = {"fast": [], "slow": []}
+        for _ in range(n_rounds):
+            order = list(runs)
+            random.shuffle(order)
+            seconds = {arm: timed(arm, runs[arm]) for arm in order}
+            times = {arm: seconds[arm] for arm in runs}     # runs' order, for the report
+            rounds["fast" if times["2t"] < 0.9 * times["1t"] else "slow"].append(times)
+    finally:
+        _kernels.set_team_limits(*previous)
+    return rounds
+
+
+def print_rounds(rounds, ratios):
+    """Per kind of round: each arm's median seconds and, for ratios {label: (arm_a,
+    arm_b)}, the median and quartiles of arm_a's time / arm_b's, paired by round."""
+    for kind, kind_rounds in rounds.items():
+        if not kind_rounds:
+            continue
+        medians = " ".join(f"{arm} {statistics.median(r[arm] for r in kind_rounds):.4f}"
+                           for arm in kind_rounds[0])
+        paired_ratios = []
+        for label, (arm_a, arm_b) in ratios.items():
+            paired = sorted(r[arm_a] / r[arm_b] for r in kind_rounds)
+            quarter = len(paired) // 4
+            paired_ratios.append(f"{label} {statistics.median(paired):.3f} "
+                                 f"({paired[quarter]:.3f}-{paired[-1 - quarter]:.3f})")
+        print(f"{kind:<5} rounds {len(kind_rounds):3d}: {medians} | ratios "
+              + ", ".join(paired_ratios))
