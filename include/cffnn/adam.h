@@ -20,7 +20,7 @@
  * On this project's 2-vCPU host that made a team's update of the 784-256-128-10
  * network cost 2.7x its 1-thread time per parameter, and in the host's "slow exchange"
  * spells far more (a team epoch of 0.57-0.80 s against 0.58 s on one thread). Streaming
- * stores do not wait for the lines: those epochs took 0.47-0.49 s. The next forward
+ * stores do not wait for the lines: those epochs took 0.47-0.50 s. The next forward
  * pass then reads the weights from memory, not from a cache: 1 thread 9% slower (so
  * one thread never streams), teams in fast spells 0-5% slower (so they stream only
  * when they gain less than 1.5x over one thread). The values are computed
