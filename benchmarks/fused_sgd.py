@@ -20,7 +20,6 @@ under 0.9 of the 1-thread one; the two kinds of rounds are reported apart.
 import argparse
 import os
 import sys
-import time
 
 import cffnn
 from cffnn import _kernels
@@ -38,16 +37,6 @@ def sgd_epoch(task, X, y, threads):
     return cffnn_epoch(dict(task, optimizer="sgd"), X, y, threads)
 
 
-def timed(arm, run):
-    previous = _kernels.set_fused_sgd(ARMS[arm][0])
-    try:
-        start = time.perf_counter()
-        run()
-        return time.perf_counter() - start
-    finally:
-        _kernels.set_fused_sgd(previous)
-
-
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=60)
@@ -56,7 +45,8 @@ def main(argv=None):
     task = TASKS[args.task]
     X, y, source = task["load"]()
     runs = {arm: sgd_epoch(task, X, y, threads) for arm, (_, threads) in ARMS.items()}
-    rounds = kept_team_rounds(runs, timed, args.rounds)
+    rounds = kept_team_rounds(runs, {arm: setting for arm, (setting, _) in ARMS.items()},
+                              _kernels.set_fused_sgd, args.rounds)
     print(f"{args.task} ({source}), SGD momentum 0.9, {cffnn.__version__}; medians of "
           f"epoch seconds; ratio = unfused / fused, paired by round")
     print_rounds(rounds, {"1t": ("1t", "1t fused"), "2t": ("2t", "2t fused")})

@@ -9,22 +9,38 @@ order, so that the host's changes of speed hit the arms alike. Teams stay teams
 """
 import random
 import statistics
+import time
 
 from cffnn import _kernels
 
 
-def kept_team_rounds(runs, timed, n_rounds):
+def timed_epoch(run, set_setting, setting):
+    """Seconds of one epoch of run with set_setting(setting) in force (a _kernels toggle
+    that returns the previous setting, which is restored)."""
+    previous = set_setting(setting)
+    try:
+        start = time.perf_counter()
+        run()
+        return time.perf_counter() - start
+    finally:
+        set_setting(previous)
+
+
+def kept_team_rounds(runs, settings, set_setting, n_rounds):
     """{"fast": [...], "slow": [...]}: the rounds, each {arm: seconds}. runs: {arm: run},
-    with arms "1t" and "2t" among them; timed(arm, run) times one epoch of run."""
+    with arms "1t" and "2t" among them, each timed with set_setting(settings[arm])."""
+    def timed(arm):
+        return timed_epoch(runs[arm], set_setting, settings[arm])
+
     previous = _kernels.set_team_limits(1.0, 1e9)       # teams stay teams: time them
     try:
-        for arm, run in runs.items():           # warm-up
-            timed(arm, run)
+        for arm in runs:                        # warm-up
+            timed(arm)
         rounds = {"fast": [], "slow": []}
         for _ in range(n_rounds):
             order = list(runs)
             random.shuffle(order)
-            seconds = {arm: timed(arm, runs[arm]) for arm in order}
+            seconds = {arm: timed(arm) for arm in order}
             times = {arm: seconds[arm] for arm in runs}     # runs' order, for the report
             rounds["fast" if times["2t"] < 0.9 * times["1t"] else "slow"].append(times)
     finally:
