@@ -23,6 +23,9 @@ Design:
 - Weight gradients need all rows, so they run after the blocks, as tasks of whole rows
   of dW[k] (each task owns its rows of the gradient: no reduction, no race, and a
   partition that depends on the layer and the batch size, not on the team either).
+- In training, a large float32 W[0] is instead cut into parts of its rows, each owned by
+  one thread for the whole minibatch (forward partial sums, gradient and update), so
+  that no core writes weights another has read (owned_parts says why).
 - Small work (under PARALLEL_MIN_MACS multiply-adds in a call, EPOCH_TEAM_MIN_MACS in a
   minibatch of an epoch, or one block) never starts a team.
 - Team threads take the caller's floating-point mode for each parallel region
@@ -43,7 +46,7 @@ from libc.float cimport FLT_MAX
 from libc.limits cimport INT_MAX
 from libc.math cimport INFINITY, ceil
 from libc.stdlib cimport malloc, free
-from libc.stdint cimport uint64_t
+from libc.stdint cimport uint64_t, uintptr_t
 
 import os
 
@@ -52,7 +55,8 @@ import numpy as np
 
 cnp.import_array()
 
-from cffnn._blas cimport (cffnn_medium_gemm_pays, cffnn_small_gemm_available,
+from cffnn._blas cimport (cffnn_gradient_gemm_pays, cffnn_medium_gemm_pays,
+                          cffnn_small_gemm_available,
                           cffnn_small_gemm_enabled, cffnn_sparse_enabled,
                           cffnn_sparse_products,
                           forward_product_rowwise, gemm, gemm_bias)
@@ -163,6 +167,9 @@ DEF STREAMED_UPDATE_BYTES = 524288  # a team may stream Adam's new parameters fr
                                     # size (half a Zen 4 core's L2; measured at 940 KB)
 DEF STREAM_BELOW_TEAM_GAIN = 1.5    # ... when its last epoch gained less than this over
                                     # one thread (judge_team)
+DEF OWNED_PARTS = 2                 # layer 0 owned by threads in this many parts of its rows
+DEF OWNED_MIN_BYTES = 524288        # ... when its float32 weights take this many bytes
+                                    # (owned_parts)
 DEF MIN_TEAM_COOLDOWN = 4           # epochs on one thread after a team went solo, doubling
 DEF MAX_TEAM_COOLDOWN = 256         # up to this while it keeps happening (epoch_loop)
 
@@ -219,6 +226,110 @@ cdef inline Py_ssize_t block_count(const Layout* net, Py_ssize_t n_rows) noexcep
     """Blocks of block_rows rows in a batch of n_rows (the last may be shorter)."""
     cdef Py_ssize_t rows_per_block = block_rows(net, n_rows)
     return (n_rows + rows_per_block - 1) // rows_per_block
+
+
+# Layer 0 owned by parts of its rows. In a team's minibatch, every thread's blocks of rows
+# read all of W[0] in the forward pass, and the optimiser's update then rewrites it, each
+# thread a share. A store to a cache line the other core has read must first take the
+# line away from that core, which on this project's 2-vCPU machine stalled Adam's update
+# of a Fashion-MNIST network: 66 ms of wall time an epoch on 2 threads against 45 ms on
+# 1. A C microbenchmark of the update alone (235k parameters, each thread updating its
+# own half after a "forward" read): 48 us a step when each thread had read only its
+# half, 176 us when each had read all of it, 860-910 us in the host's slow spells. Nor
+# may the threads' shares interleave finely: halves of every 1 KB row (as columns of W[0]
+# would be) took 181-196 us, of 4 KB rows 125 us, of 16 KB rows 53-57 us (the hardware
+# prefetchers read on into the other thread's lines).
+# So where W[0] is large, its rows (the inputs) are cut into OWNED_PARTS contiguous parts,
+# each owned by one thread for the whole batch: the thread gathers its inputs' columns of
+# the batch, computes its part's product with W[0] for every row (a partial sum: phase
+# 0 of train_thread), its rows of the weight gradient (phase 2) and their update
+# (update_thread), and no other thread reads or writes those weights. The blocks of
+# phase 1 add the parts' partial sums, in part order, then the bias. A function of the
+# network and batch, never of the team, so one thread sums the same way: its results
+# differ from the blocks' single sums by rounding only, and not at all between teams.
+cdef bint own_layer0 = True                         # set_owned_layer0
+cdef Py_ssize_t owned_min_bytes = OWNED_MIN_BYTES   # set_owned_layer0 (tests: smaller)
+
+
+cdef inline Py_ssize_t layer0_part_capacity(const Layout* net) noexcept nogil:
+    """The parts of rows that layer 0 can be cut into (owned_parts), 0 if none: a layer
+    that is not the output layer, of at least 16 rows a part. A training workspace has
+    room for their partial sums and flags (train_values, train_doubles)."""
+    if net.n_layers < 2 or net.sizes[0] < 16 * OWNED_PARTS:
+        return 0
+    return OWNED_PARTS
+
+
+cdef inline Py_ssize_t owned_parts(const Layout* net, Py_ssize_t n_rows,
+                                   Py_ssize_t itemsize) noexcept nogil:
+    """The parts into which W[0]'s rows are cut for a batch of n_rows, each owned by one
+    thread (see above), or 0 for the usual blocks of rows.
+
+    A function of the network, n_rows and the dtype, never of the team: float32 on a CPU
+    with smallgemm.h (AVX2, FMA), whose products of a part take the same sums whatever
+    thread runs them; a batch whose weight gradient also goes through smallgemm.h (at
+    most 256 rows); and W[0] of at least owned_min_bytes."""
+    if (not own_layer0 or itemsize != sizeof(float) or n_rows < 1
+            or not cffnn_small_gemm_available()
+            or not cffnn_medium_gemm_pays(LARGE_NETWORK_BLOCK_ROWS, net.sizes[1])
+            or not cffnn_gradient_gemm_pays(net.sizes[1], n_rows)
+            or net.sizes[0] * net.sizes[1] * itemsize < owned_min_bytes):
+        return 0
+    return layer0_part_capacity(net)
+
+
+cdef inline Py_ssize_t part_start(const Layout* net, Py_ssize_t n_parts,
+                                  Py_ssize_t part) noexcept nogil:
+    """The first row of W[0] in part `part` of n_parts (n_0 for part n_parts): even
+    parts, cut at multiples of 16 rows, so that each part's weights, gradient and state
+    start on a cache line (64 bytes) in buffers that do."""
+    if part >= n_parts:
+        return net.sizes[0]
+    return net.sizes[0] * part // n_parts // 16 * 16
+
+
+cdef inline void owned_part_range(Py_ssize_t n_parts, int thread, int n_threads,
+                                  Py_ssize_t* q0, Py_ssize_t* q1) noexcept nogil:
+    """Parts [q0, q1) of layer 0 that thread `thread` of a team of n_threads owns: its
+    contiguous share of the n_parts (none when there are more threads than parts)."""
+    q0[0] = thread * n_parts // n_threads
+    q1[0] = (thread + 1) * n_parts // n_threads
+
+
+cdef inline Py_ssize_t partial_stride(Py_ssize_t n_rows, Py_ssize_t width) noexcept nogil:
+    """Values between the partial sums of two parts in a workspace (train_values): n_rows
+    rows of width, rounded up to a whole number of cache lines of float32."""
+    return (n_rows * width + 15) // 16 * 16
+
+
+cdef void gather_columns(const floating* x, Py_ssize_t n_in, const Py_ssize_t* order,
+                         Py_ssize_t n_rows, Py_ssize_t c0, Py_ssize_t c1,
+                         floating* out) noexcept nogil:
+    """out[r] = x[order[r], c0:c1] for r < n_rows, out of shape (n_rows, c1 - c0): the
+    inputs of a thread's parts of layer 0 (train_thread's phase 0)."""
+    cdef Py_ssize_t r, width = c1 - c0
+    for r in range(n_rows):
+        memcpy(out + r * width, x + order[r] * n_in + c0, width * sizeof(floating))
+
+
+cdef void layer0_partial_sums(const Layout* net, const float* params, const float* x,
+                              Py_ssize_t ldx, Py_ssize_t n_rows, Py_ssize_t i0,
+                              Py_ssize_t i1, float* partial) noexcept nogil:
+    """partial = X[:, i0:i1] W[0][i0:i1, :] for all n_rows rows (no bias), into partial
+    (n_rows, n_1); x points at X[0, i0], rows ldx apart. In chunks of
+    LARGE_NETWORK_BLOCK_ROWS rows through gemm_bias (smallgemm.h, skipping zeros of X:
+    sparserows.h), whose every element is one chain of FMAs over the part's rows."""
+    cdef Py_ssize_t n_out = net.sizes[1], r0, rows
+    cdef const float* weights = params + net.weight_offsets[0] + i0 * n_out
+    for r0 in range(0, n_rows, LARGE_NETWORK_BLOCK_ROWS):
+        rows = min(<Py_ssize_t> LARGE_NETWORK_BLOCK_ROWS, n_rows - r0)
+        if not gemm_bias(<int> rows, <int> n_out, <int> (i1 - i0), x + r0 * ldx, <int> ldx,
+                         weights, <int> n_out, partial + r0 * n_out, <int> n_out, NULL,
+                         False):
+            # (not reached while owned_parts holds: its products take gemm_bias)
+            gemm(False, False, <int> rows, <int> n_out, <int> (i1 - i0), <float> 1,
+                 x + r0 * ldx, <int> ldx, weights, <int> n_out, <float> 0,
+                 partial + r0 * n_out, <int> n_out)
 
 
 # OpenMP after fork(): GNU's runtime keeps a thread's team for its next parallel region,
@@ -893,7 +1004,9 @@ cdef double train_rows(const Layout* net, const floating* params, const floating
                        const Py_ssize_t* order, floating* gathered_x, floating* gathered_y,
                        double* gathered_weights, double inv_weight_sum, int loss,
                        Py_ssize_t row_start, Py_ssize_t row_stop, floating** activations,
-                       floating** deltas, floating** preactivations) noexcept nogil:
+                       floating** deltas, floating** preactivations,
+                       const floating* partials, Py_ssize_t n_parts,
+                       Py_ssize_t part_step) noexcept nogil:
     """Forward, loss, output delta and delta propagation for rows [row_start, row_stop).
 
     activations[k], deltas[k], preactivations[k] point at full-batch buffers of shape
@@ -902,8 +1015,16 @@ cdef double train_rows(const Layout* net, const floating* params, const floating
     With order, batch row i is row order[i] of x, y and sample_weight: the block first
     gathers its rows into the same rows of gathered_x, gathered_y and gathered_weights
     (on the thread that then uses them, while they are hot).
+    With n_parts > 0 (layer 0 owned by parts, owned_parts), the batch's partial sums of
+    layer 0's parts are at partials, part_step values apart (phase 0 of train_thread):
+    the block adds them in part order, then the bias, for Z[0], and x is neither read
+    nor gathered.
     """
-    cdef Py_ssize_t k, i, L = net.n_layers, n_rows = row_stop - row_start, width
+    cdef Py_ssize_t k, i, q, L = net.n_layers, n_rows = row_stop - row_start, width
+    cdef Py_ssize_t n_hidden = net.sizes[1]
+    cdef Layout above_layer0
+    cdef floating* z
+    cdef const floating* partial
     cdef Py_ssize_t n_in = net.sizes[0], n_out = net.sizes[L]
     cdef floating* block_activations[MAX_LAYERS]
     cdef floating* block_deltas[MAX_LAYERS]
@@ -919,13 +1040,15 @@ cdef double train_rows(const Layout* net, const floating* params, const floating
             block_preactivations[k] = preactivations[k] + row_start * width
     if order != NULL:
         if floating is float:
-            cffnn_gather_rows_f(x, n_in, order + row_start, n_rows,
-                                gathered_x + row_start * n_in)
+            if n_parts == 0:
+                cffnn_gather_rows_f(x, n_in, order + row_start, n_rows,
+                                    gathered_x + row_start * n_in)
             cffnn_gather_rows_f(y, n_out, order + row_start, n_rows,
                                 gathered_y + row_start * n_out)
         else:
-            cffnn_gather_rows_d(x, n_in, order + row_start, n_rows,
-                                gathered_x + row_start * n_in)
+            if n_parts == 0:
+                cffnn_gather_rows_d(x, n_in, order + row_start, n_rows,
+                                    gathered_x + row_start * n_in)
             cffnn_gather_rows_d(y, n_out, order + row_start, n_rows,
                                 gathered_y + row_start * n_out)
         if sample_weight != NULL:
@@ -936,8 +1059,28 @@ cdef double train_rows(const Layout* net, const floating* params, const floating
         y = gathered_y
     if sample_weight != NULL:
         block_weight = sample_weight + row_start
-    forward_block(net, params, x + row_start * n_in, n_rows, block_activations,
-                  block_preactivations, True, False, False)
+    if n_parts > 0:
+        # A[0] = (partial_0 + partial_1 + ...) + b[0], Z[0] = h_0(A[0]); then layers 1..
+        # as a network of their own, fed Z[0]
+        z = block_activations[0]
+        for i in range(n_rows * n_hidden):
+            z[i] = partials[row_start * n_hidden + i]
+        for q in range(1, n_parts):
+            partial = partials + q * part_step + row_start * n_hidden
+            for i in range(n_rows * n_hidden):
+                z[i] = z[i] + partial[i]
+        bias_activation(z, params + net.bias_offsets[0], n_rows, n_hidden, net.codes[0],
+                        block_preactivations[0])
+        above_layer0.n_layers = L - 1
+        above_layer0.sizes = net.sizes + 1
+        above_layer0.codes = net.codes + 1
+        above_layer0.weight_offsets = net.weight_offsets + 1
+        above_layer0.bias_offsets = net.bias_offsets + 1
+        forward_block(&above_layer0, params, block_activations[0], n_rows,
+                      block_activations + 1, block_preactivations + 1, True, False, False)
+    else:
+        forward_block(net, params, x + row_start * n_in, n_rows, block_activations,
+                      block_preactivations, True, False, False)
     block_loss = loss_and_output_delta(
         block_deltas[L - 1], y + row_start * n_out, block_weight, inv_weight_sum, n_rows,
         n_out, net.codes[L - 1], loss)
@@ -948,11 +1091,13 @@ cdef double train_rows(const Layout* net, const floating* params, const floating
 
 cdef bint layer_gradient_rows(const Layout* net, const floating* params, Py_ssize_t k,
                               Py_ssize_t i0, Py_ssize_t i1, Py_ssize_t n_rows,
-                              const floating* layer_input, const floating* delta,
+                              const floating* rows_input, Py_ssize_t ld_input,
+                              const floating* delta,
                               double alpha_over_weight_sum, floating* grad,
                               double* penalty_rows, double* bias_sums) noexcept nogil:
     """Rows [i0, i1) of layer k's weight gradient, and its whole bias gradient if i0 == 0;
     True when all the values it wrote are finite (checked while they are in cache).
+    rows_input: column i0 of the layer's input Z[k-1] (rows ld_input apart).
 
     dW[k][i0:i1] = Z[k-1][:, i0:i1]^T delta[k] + alpha/S W[k][i0:i1]   (one GEMM)
     db[k] = sum over rows of delta[k], in double (bias_sums: n_{k+1} doubles)
@@ -975,7 +1120,7 @@ cdef bint layer_gradient_rows(const Layout* net, const floating* params, Py_ssiz
             penalty_rows[i] = row_sum
         beta = 1
     gemm(True, False, <int> (i1 - i0), <int> n_out, <int> n_rows,
-         <floating> 1, layer_input + i0, <int> n_in, delta, <int> n_out,
+         <floating> 1, rows_input, <int> ld_input, delta, <int> n_out,
          beta, grad_weights + i0 * n_out, <int> n_out)
     if not all_finite(grad_weights + i0 * n_out, (i1 - i0) * n_out):
         return False
@@ -996,18 +1141,23 @@ cdef Py_ssize_t train_workspace_bytes(const Layout* net, Py_ssize_t n_rows,
 
     Doubles first (train_doubles): penalty_rows (n_k for each W[k]), bias_sums (n_{k+1}
     each), the gradient tasks' finiteness flags and their fused updates' (as doubles
-    too: few, and the next arrays stay aligned; gradient_task_bound of each), block
+    too: few, and the next arrays stay aligned; gradient_task_bound of each), layer 0's
+    parts' two flags (layer0_part_capacity of each), block
     losses (at most n_rows / MIN_BLOCK_ROWS blocks); then, in the data's dtype, every
     layer's Z and delta (and A for gelu) for n_rows rows.
     """
     cdef Py_ssize_t k, n_doubles, n_values = 0
     n_doubles = ((n_rows + MIN_BLOCK_ROWS - 1) // MIN_BLOCK_ROWS
-                 + 2 * gradient_task_bound(net))
+                 + 2 * gradient_task_bound(net)
+                 + 2 * layer0_part_capacity(net))
     for k in range(net.n_layers):
         n_doubles += net.sizes[k] + net.sizes[k + 1]
         n_values += net.sizes[k + 1] * (1 + (k < net.n_layers - 1)
                                         + (net.codes[k] == CFFNN_GELU))
-    return n_doubles * <Py_ssize_t> sizeof(double) + n_rows * n_values * itemsize
+    # (+ 64 bytes an array: each starts on a cache line, train_values)
+    return (n_doubles * <Py_ssize_t> sizeof(double) + n_rows * n_values * itemsize
+            + layer0_part_capacity(net) * partial_stride(n_rows, net.sizes[1]) * itemsize
+            + 64 * (3 * net.n_layers + 2))
 
 
 cdef inline Py_ssize_t gradient_task_rows(const Layout* net, Py_ssize_t k,
@@ -1085,7 +1235,8 @@ cdef bint gradient_task(const Layout* net, const floating* params, const floatin
         row_offset += net.sizes[j]
         column_offset += net.sizes[j + 1]
     return layer_gradient_rows(net, params, k, i0, i1, n_rows,
-                               x if k == 0 else activations[k - 1], deltas[k],
+                               (x if k == 0 else activations[k - 1]) + i0, net.sizes[k],
+                               deltas[k],
                                alpha_over_weight_sum, grad, penalty_rows + row_offset,
                                bias_sums + column_offset)
 
@@ -1130,6 +1281,13 @@ cdef bint fused_sgd_task(const Layout* net, Py_ssize_t n_rows, Py_ssize_t task,
     Elementwise, so the same values as one update of the whole buffer after the tasks."""
     cdef Py_ssize_t i0, i1
     cdef Py_ssize_t k = gradient_task_span(net, n_rows, task, &i0, &i1)
+    return fused_sgd_rows(net, k, i0, i1, grad, fused)
+
+
+cdef bint fused_sgd_rows(const Layout* net, Py_ssize_t k, Py_ssize_t i0, Py_ssize_t i1,
+                         const floating* grad, const FusedSGD* fused) noexcept nogil:
+    """SGD's update of rows [i0, i1) of W[k], and of b[k] with row 0; True when the new
+    values are all finite."""
     cdef Py_ssize_t n_out = net.sizes[k + 1]
     cdef bint finite = fused_sgd_range(grad, fused, net.weight_offsets[k] + i0 * n_out,
                                        (i1 - i0) * n_out)
@@ -1144,6 +1302,9 @@ cdef struct TrainDoubles:
     double* bias_sums           # (sum_k n_{k+1},) every layer's bias gradient, in double
     double* task_finite         # (n_tasks,) 1 if the gradient task's values are finite
     double* update_finite       # (n_tasks,) 1 if its fused update's values are (FusedSGD)
+    # layer 0 owned by parts (owned_parts: P parts), instead of its gradient tasks':
+    double* part_finite         # (P,) 1 if the part's gradient values are finite
+    double* part_update_finite  # (P,) 1 if its fused update's values are (FusedSGD)
     double* block_losses        # (n_blocks,) each block's weighted loss
 
 
@@ -1172,33 +1333,43 @@ cdef void train_doubles(const Layout* net, Py_ssize_t n_rows, void* workspace,
     doubles.task_finite = doubles.bias_sums + (n_weight_rows - net.sizes[0]
                                                + net.sizes[net.n_layers])
     doubles.update_finite = doubles.task_finite + gradient_task_bound(net)
-    doubles.block_losses = doubles.update_finite + gradient_task_bound(net)
+    doubles.part_finite = doubles.update_finite + gradient_task_bound(net)
+    doubles.part_update_finite = doubles.part_finite + layer0_part_capacity(net)
+    doubles.block_losses = doubles.part_update_finite + layer0_part_capacity(net)
 
 
-cdef void train_values(const Layout* net, Py_ssize_t n_rows, void* workspace,
-                       floating** activations, floating** deltas,
-                       floating** preactivations) noexcept nogil:
+cdef inline floating* next_line(floating* cursor) noexcept nogil:
+    """cursor moved on to the next 64-byte cache line boundary (itself if on one)."""
+    return <floating*> ((<uintptr_t> cursor + 63) & ~(<uintptr_t> 63))
+
+
+cdef floating* train_values(const Layout* net, Py_ssize_t n_rows, void* workspace,
+                            floating** activations, floating** deltas,
+                            floating** preactivations) noexcept nogil:
     """Where each layer's Z, delta and (gelu) A start in a workspace laid out for n_rows
     rows: after the doubles, Z[k] for every layer, then delta[k] (and A[k]) layer by
-    layer; delta[L-1] is Z[L-1] (train_rows)."""
+    layer; delta[L-1] is Z[L-1] (train_rows). Returns where the partial sums of layer
+    0's parts start (owned_parts; partial_stride(n_rows, n_1) apart). Each array starts
+    on a cache line, so that no line holds values of two threads' parts."""
     cdef Py_ssize_t k, L = net.n_layers
     cdef TrainDoubles doubles
     train_doubles(net, n_rows, workspace, &doubles)
     cdef floating* cursor = <floating*> (doubles.block_losses
                                          + (n_rows + MIN_BLOCK_ROWS - 1) // MIN_BLOCK_ROWS)
     for k in range(L):
-        activations[k] = cursor
-        cursor += n_rows * net.sizes[k + 1]
+        activations[k] = next_line(cursor)
+        cursor = activations[k] + n_rows * net.sizes[k + 1]
     for k in range(L):
         if k < L - 1:
-            deltas[k] = cursor
-            cursor += n_rows * net.sizes[k + 1]
+            deltas[k] = next_line(cursor)
+            cursor = deltas[k] + n_rows * net.sizes[k + 1]
         else:
             deltas[k] = activations[k]
         preactivations[k] = NULL
         if net.codes[k] == CFFNN_GELU:
-            preactivations[k] = cursor
-            cursor += n_rows * net.sizes[k + 1]
+            preactivations[k] = next_line(cursor)
+            cursor = preactivations[k] + n_rows * net.sizes[k + 1]
+    return next_line(cursor)
 
 
 cdef long long train_thread(const Layout* net, const floating* params, const floating* x,
@@ -1208,22 +1379,30 @@ cdef long long train_thread(const Layout* net, const floating* params, const flo
                             double* gathered_weights, double inv_weight_sum,
                             double alpha_over_weight_sum, int loss, floating* grad,
                             void* workspace, const FusedSGD* fused, double* data_loss,
+                            Py_ssize_t n_parts, floating* own_x,
                             cffnn_barrier* barrier, cffnn_counter* counter,
                             long long base, int n_threads) noexcept nogil:
     """One thread's share of the loss and gradient of a batch; every thread of a team
     of n_threads calls it (n_threads = 1: all of it, on the calling thread).
 
-    Phase 1: blocks of block_rows rows through train_rows. Phase 2, once every block is
-    done (the weight gradients need all rows): the tasks of gradient_task, each followed
-    by its part of SGD's update when fused is not NULL (fused_sgd_task). Work items come
-    from counter, from base on (include/cffnn/team.h); returns the next base. Ends at a
-    barrier, so every thread then sees the whole workspace and grad (batch_outcome).
+    Phase 0, only when layer 0 is owned by parts of its rows (n_parts = owned_parts(...)
+    > 0): each thread computes its parts' partial sums (owned_part_range,
+    layer0_partial_sums) for every row of the batch, from the batch's values of its
+    parts' inputs (with order: gathered first into own_x, this thread's buffer of at
+    least (n_rows, n_0) values). Phase 1: blocks of block_rows rows through train_rows
+    (which adds the partial sums after phase 0). Phase 2, once every block is done (the
+    weight gradients need all rows): after phase 0 the thread's own parts' rows of dW[0]
+    (and the bias gradient with part 0), then the tasks of gradient_task (those of layer
+    0 only without phase 0), each followed by its part of SGD's update when fused is not
+    NULL (fused_sgd_rows). Work items come from counter, from base on (team.h); returns
+    the next base. Every phase ends at a barrier, so every thread then sees the whole
+    workspace and grad (batch_outcome).
     data_loss, if not NULL, receives the sum of the block losses in block order, read by
-    each thread between the two barriers: once the second is passed, another thread may
-    be writing the next batch's block losses.
-    The blocks and tasks depend on the network and n_rows only, never on the team, and
-    each writes its own part of the results, so results do not depend on the team either.
-    x, y, sample_weight, order, gathered_*: as train_rows takes them.
+    each thread between the last two barriers: once the last is passed, another thread
+    may be writing the next batch's block losses.
+    The blocks, tasks and parts depend on the network and n_rows only, never on the team,
+    and each writes its own part of the results, so results do not depend on the team
+    either. x, y, sample_weight, order, gathered_*: as train_rows takes them.
     """
     cdef TrainDoubles doubles
     cdef floating* activations[MAX_LAYERS]
@@ -1232,11 +1411,35 @@ cdef long long train_thread(const Layout* net, const floating* params, const flo
     cdef Py_ssize_t rows_per_block = block_rows(net, n_rows)
     cdef Py_ssize_t n_blocks = block_count(net, n_rows)
     cdef Py_ssize_t n_tasks = gradient_task_count(net, n_rows)
+    cdef Py_ssize_t first_task = 0, q0 = 0, q1 = 0, q, i0, i1, c0 = 0, c1 = 0
+    cdef Py_ssize_t n_in = net.sizes[0], layer0_rows, ld_own = n_in
+    cdef Py_ssize_t part_step = partial_stride(n_rows, net.sizes[1])
+    cdef floating* partials
+    cdef const floating* own_input = x     # X[:, c0] of the thread's parts, ld_own apart
     cdef const floating* layer_0_input = x if order == NULL else gathered_x
+    cdef int thread = cffnn_team_thread() if n_threads > 1 else 0
     cdef long long item
     cdef bint finite
     train_doubles(net, n_rows, workspace, &doubles)
-    train_values(net, n_rows, workspace, activations, deltas, preactivations)
+    partials = train_values(net, n_rows, workspace, activations, deltas, preactivations)
+    if n_parts > 0:
+        layer0_rows = gradient_task_rows(net, 0, n_rows)
+        first_task = (n_in + layer0_rows - 1) // layer0_rows   # layer 0's tasks
+        owned_part_range(n_parts, thread, n_threads, &q0, &q1)
+        c0 = part_start(net, n_parts, q0)
+        c1 = part_start(net, n_parts, q1)
+        own_input = x + c0
+        if order != NULL and c1 > c0:
+            gather_columns(x, n_in, order, n_rows, c0, c1, own_x)
+            own_input = own_x
+            ld_own = c1 - c0
+        if floating is float:
+            for q in range(q0, q1):
+                i0 = part_start(net, n_parts, q)
+                layer0_partial_sums(net, params, own_input + (i0 - c0), ld_own, n_rows, i0,
+                                    part_start(net, n_parts, q + 1),
+                                    partials + q * part_step)
+        cffnn_barrier_wait(barrier, n_threads)
     while True:
         item = cffnn_counter_next(counter, base)
         if item >= n_blocks:
@@ -1244,15 +1447,27 @@ cdef long long train_thread(const Layout* net, const floating* params, const flo
         doubles.block_losses[item] = train_rows(
             net, params, x, y, sample_weight, order, gathered_x, gathered_y,
             gathered_weights, inv_weight_sum, loss, item * rows_per_block,
-            min(n_rows, (item + 1) * rows_per_block), activations, deltas, preactivations)
+            min(n_rows, (item + 1) * rows_per_block), activations, deltas, preactivations,
+            partials, n_parts, part_step)
     base = cffnn_counter_after(base, n_blocks, n_threads)
     cffnn_barrier_wait(barrier, n_threads)
     if data_loss != NULL:
         data_loss[0] = block_loss_sum(net, n_rows, workspace)
+    for q in range(q0, q1):       # the thread's own parts of layer 0 (after phase 0)
+        i0 = part_start(net, n_parts, q)
+        i1 = part_start(net, n_parts, q + 1)
+        finite = layer_gradient_rows(net, params, 0, i0, i1, n_rows,
+                                     own_input + (i0 - c0), ld_own, deltas[0],
+                                     alpha_over_weight_sum, grad, doubles.penalty_rows,
+                                     doubles.bias_sums)
+        doubles.part_finite[q] = finite
+        doubles.part_update_finite[q] = (fused == NULL or not finite
+                                         or fused_sgd_rows(net, 0, i0, i1, grad, fused))
     while True:
         item = cffnn_counter_next(counter, base)
-        if item >= n_tasks:
+        if item >= n_tasks - first_task:
             break
+        item += first_task
         finite = gradient_task(net, params, layer_0_input, n_rows, activations, deltas,
                                alpha_over_weight_sum, item, grad, doubles.penalty_rows,
                                doubles.bias_sums)
@@ -1260,7 +1475,7 @@ cdef long long train_thread(const Layout* net, const floating* params, const flo
         if fused != NULL:   # a refused step's update is never adopted: no need to do it
             doubles.update_finite[item] = (not finite
                                            or fused_sgd_task(net, n_rows, item, grad, fused))
-    base = cffnn_counter_after(base, n_tasks, n_threads)
+    base = cffnn_counter_after(base, n_tasks - first_task, n_threads)
     cffnn_barrier_wait(barrier, n_threads)
     return base
 
@@ -1277,31 +1492,39 @@ cdef double block_loss_sum(const Layout* net, Py_ssize_t n_rows,
     return total
 
 
-cdef double batch_outcome(const Layout* net, Py_ssize_t n_rows, void* workspace,
-                          double data_loss, double alpha_over_weight_sum,
+cdef double batch_outcome(const Layout* net, Py_ssize_t n_rows, Py_ssize_t n_parts,
+                          void* workspace, double data_loss, double alpha_over_weight_sum,
                           bint* grad_finite, bint* update_finite) noexcept nogil:
-    """The loss of a batch train_thread has done: data_loss (block_loss_sum), then the
-    penalty row by row, so the same whatever the team. grad_finite and update_finite, if
+    """The loss of a batch train_thread has done (with layer 0 in n_parts owned parts,
+    or 0): data_loss (block_loss_sum), then the penalty row by row, so the same
+    whatever the team. grad_finite and update_finite, if
     not NULL, receive whether every gradient value is finite and every value of the
     fused update (FusedSGD) is."""
     cdef TrainDoubles doubles
-    cdef Py_ssize_t k, n_weight_rows = 0
+    cdef Py_ssize_t k, q, n_weight_rows = 0, first_task = 0, layer0_rows
     cdef Py_ssize_t n_tasks = gradient_task_count(net, n_rows)
     cdef double total = data_loss
     train_doubles(net, n_rows, workspace, &doubles)
     for k in range(net.n_layers):
         n_weight_rows += net.sizes[k]
+    if n_parts > 0:
+        layer0_rows = gradient_task_rows(net, 0, n_rows)
+        first_task = (net.sizes[0] + layer0_rows - 1) // layer0_rows
     if alpha_over_weight_sum > 0:
         for k in range(n_weight_rows):
             total += 0.5 * alpha_over_weight_sum * doubles.penalty_rows[k]
     if grad_finite != NULL:
         grad_finite[0] = True
-        for k in range(n_tasks):
+        for k in range(first_task, n_tasks):
             grad_finite[0] = grad_finite[0] and doubles.task_finite[k] != 0
+        for q in range(n_parts):
+            grad_finite[0] = grad_finite[0] and doubles.part_finite[q] != 0
     if update_finite != NULL:
         update_finite[0] = True
-        for k in range(n_tasks):
+        for k in range(first_task, n_tasks):
             update_finite[0] = update_finite[0] and doubles.update_finite[k] != 0
+        for q in range(n_parts):
+            update_finite[0] = update_finite[0] and doubles.part_update_finite[q] != 0
     return total
 
 
@@ -1312,6 +1535,7 @@ cdef int train_all(const Layout* net, const floating* params, const floating* x,
     """Loss (into total) and flat gradient of a whole batch, on a team when the work is
     large enough; -1 if out of memory."""
     cdef int team = team_size(net, n_rows, n_threads)
+    cdef Py_ssize_t n_parts = owned_parts(net, n_rows, sizeof(floating))
     cdef unsigned int fp_mode = cffnn_fp_mode(), thread_fp_mode
     cdef cffnn_barrier barrier
     cdef cffnn_counter counter
@@ -1324,17 +1548,19 @@ cdef int train_all(const Layout* net, const floating* params, const floating* x,
     if team == 1:
         train_thread(net, params, x, targets, sample_weight, NULL, n_rows, NULL, NULL, NULL,
                      inv_weight_sum, alpha_over_weight_sum, loss, grad, workspace, NULL, NULL,
-                     &barrier, &counter, 0, 1)
+                     n_parts, NULL, &barrier, &counter, 0, 1)
     else:
         with parallel(num_threads=team):
             thread_fp_mode = cffnn_adopt_fp_mode(fp_mode)   # fpmode.h: the caller's mode
             train_thread(net, params, x, targets, sample_weight, NULL, n_rows, NULL, NULL,
                          NULL, inv_weight_sum, alpha_over_weight_sum, loss, grad, workspace,
-                         NULL, NULL, &barrier, &counter, 0, cffnn_team_size())
+                         NULL, NULL, n_parts, NULL, &barrier, &counter, 0,
+                         cffnn_team_size())
             cffnn_adopt_fp_mode(thread_fp_mode)
     restore_blas_threads()
-    total[0] = batch_outcome(net, n_rows, workspace, block_loss_sum(net, n_rows, workspace),
-                             alpha_over_weight_sum, NULL, NULL)
+    total[0] = batch_outcome(net, n_rows, n_parts, workspace,
+                             block_loss_sum(net, n_rows, workspace), alpha_over_weight_sum,
+                             NULL, NULL)
     free(workspace)
     return 0
 
@@ -1485,6 +1711,21 @@ def set_streaming_update(str mode):
     return previous
 
 
+def set_owned_layer0(bint enabled, Py_ssize_t min_bytes=OWNED_MIN_BYTES):
+    """Whether training cuts a large float32 layer 0 into parts of its rows, each owned by
+    one thread (default True, for W[0] of min_bytes or more; owned_parts says when and
+    why); returns the previous (enabled, min_bytes). For the tests, which check the
+    owned parts' results (with min_bytes 0, on small networks), and for
+    benchmarks/owned_layer0.py, which times both ways."""
+    global own_layer0, owned_min_bytes
+    if min_bytes < 0:
+        raise ValueError(f"min_bytes must be >= 0, got {min_bytes}")
+    previous = (own_layer0, owned_min_bytes)
+    own_layer0 = enabled
+    owned_min_bytes = min_bytes
+    return previous
+
+
 def set_flush_subnormals(bint flush):
     """Whether fit_epoch flushes subnormal floats to zero (default True); returns the
     previous setting. For benchmarks/subnormals.py, which shows what flushing saves."""
@@ -1536,30 +1777,51 @@ cdef bint update_chunk(OptimizerSettings* optimizer, const floating* params,
                        streaming)
 
 
-cdef bint update_thread(OptimizerSettings* optimizer, const floating* params,
-                        const floating* grad, floating* state_a, floating* state_b,
-                        floating* out, Py_ssize_t n, Py_ssize_t chunk_size, int* chunk_ok,
-                        cffnn_barrier* barrier, cffnn_counter* counter, long long* base,
-                        int n_threads, bint streaming) noexcept nogil:
-    """One thread's chunks of the update of all n parameters (chunks of chunk_size, from
-    counter at base[0], which moves on); after the barrier that ends it, every thread
-    returns whether all new values are finite. Elementwise, so the chunking does not
-    change the results. streaming: Adam's new values go out by streaming stores
+cdef bint update_thread(OptimizerSettings* optimizer, const Layout* net,
+                        const floating* params, const floating* grad, floating* state_a,
+                        floating* state_b, floating* out, Py_ssize_t n, Py_ssize_t n_parts,
+                        Py_ssize_t chunk_size, int* chunk_ok, cffnn_barrier* barrier,
+                        cffnn_counter* counter, long long* base, int n_threads,
+                        bint streaming) noexcept nogil:
+    """One thread's share of the update of all n parameters; after the barrier that ends
+    it, every thread returns whether all new values are finite. Elementwise, so how it is
+    shared does not change the results.
+
+    With layer 0 owned by parts (n_parts > 0, owned_parts), the thread first updates
+    its own parts' rows of W[0] (owned_part_range), and the chunks of chunk_size cover
+    the parameters after W[0]; else they cover all. Chunks come from counter at base[0],
+    which moves on. chunk_ok: a flag for each chunk, then one for each thread's parts.
+    streaming: Adam's new values in the chunks go out by streaming stores
     (EpochTeam.stream_update)."""
-    cdef Py_ssize_t n_chunks = (n + chunk_size - 1) // chunk_size
-    cdef long long chunk
+    cdef Py_ssize_t first = 0, q0 = 0, q1 = 0, i0, i1
+    cdef int thread = cffnn_team_thread() if n_threads > 1 else 0, t
+    cdef long long chunk, n_chunks
     cdef bint ok = True
+    if n_parts > 0:
+        first = net.weight_offsets[0] + net.sizes[0] * net.sizes[1]
+    n_chunks = (n - first + chunk_size - 1) // chunk_size
+    if n_parts > 0:
+        owned_part_range(n_parts, thread, n_threads, &q0, &q1)
+        i0 = part_start(net, n_parts, q0)
+        i1 = part_start(net, n_parts, q1)
+        chunk_ok[n_chunks + thread] = i1 <= i0 or update_chunk(
+            optimizer, params, grad, state_a, state_b, out,
+            net.weight_offsets[0] + i0 * net.sizes[1], (i1 - i0) * net.sizes[1], False)
     while True:
         chunk = cffnn_counter_next(counter, base[0])
         if chunk >= n_chunks:
             break
         chunk_ok[chunk] = update_chunk(optimizer, params, grad, state_a, state_b, out,
-                                       chunk * chunk_size,
-                                       min(chunk_size, n - chunk * chunk_size), streaming)
+                                       first + chunk * chunk_size,
+                                       min(chunk_size, n - first - chunk * chunk_size),
+                                       streaming)
     base[0] = cffnn_counter_after(base[0], n_chunks, n_threads)
     cffnn_barrier_wait(barrier, n_threads)
     for chunk in range(n_chunks):
         ok = ok and chunk_ok[chunk]
+    if n_parts > 0:
+        for t in range(n_threads):
+            ok = ok and chunk_ok[n_chunks + t]
     return ok
 
 
@@ -1577,6 +1839,7 @@ cdef struct TeamBackoff:
     long long solo_epochs           # ... of those, the ones that went solo ...
     long long slow_epochs           # ... and the ones slower than one thread
     long long streamed_epochs       # team epochs that streamed Adam's update (statistics)
+    long long owned_epochs          # epochs with layer 0 owned by parts (statistics)
 
 
 cdef void new_team_backoff(TeamBackoff* backoff) noexcept nogil:
@@ -1592,6 +1855,7 @@ cdef void new_team_backoff(TeamBackoff* backoff) noexcept nogil:
     backoff.solo_epochs = 0
     backoff.slow_epochs = 0
     backoff.streamed_epochs = 0
+    backoff.owned_epochs = 0
 
 
 cdef int epoch_threads(TeamBackoff* backoff, int team_threads,
@@ -1691,7 +1955,10 @@ cdef struct EpochTeam:
     cffnn_counter counter           # hands out blocks, gradient tasks and update chunks
     void* workspace                 # train_workspace_bytes(net, batch_size, itemsize)
     double* gathered_weights        # (batch_size,) with order and sample weights, else NULL
-    int* chunk_ok                   # (n_chunks,) whether each update chunk is finite
+    int* chunk_ok                   # (n_chunks + team,) whether each update chunk is
+                                    # finite, then each thread's parts (update_thread)
+    Py_ssize_t layer0_parts         # owned_parts for the epoch's batch size
+    Py_ssize_t own_x_stride         # ... > 0: values between threads' gathered inputs
     bint stream_update              # a team streams Adam's new parameters (adam.h)
     Py_ssize_t chunk_size           # parameters per update chunk
     unsigned int fp_mode            # the caller's floating-point mode, for every thread
@@ -1785,7 +2052,10 @@ cdef void epoch_thread(const Layout* net, Py_ssize_t n_params, const floating* x
                 y if order != NULL else y + start * n_out, batch_weights, batch_order,
                 rows, gathered_x, gathered_y, team.gathered_weights, 1.0 / batch_weight,
                 alpha_over_weight_sum, loss, grad, team.workspace, fused_or_null,
-                &data_loss, &team.barrier, &team.counter, base, n_threads)
+                &data_loss, team.layer0_parts,
+                (gathered_x + thread * team.own_x_stride
+                 if gathered_x != NULL and team.layer0_parts > 0 else NULL),
+                &team.barrier, &team.counter, base, n_threads)
             if n_threads > 1 and cffnn_barrier_solo(&team.barrier):
                 # another process has a core of the team (team.h): thread 0 goes on
                 # alone; the blocks and tasks are the same, so are the results. The
@@ -1795,7 +2065,8 @@ cdef void epoch_thread(const Layout* net, Py_ssize_t n_params, const floating* x
                     break
                 n_threads = 1
             batch_loss = batch_outcome(
-                net, rows, team.workspace, data_loss, alpha_over_weight_sum, &grad_finite,
+                net, rows, team.layer0_parts, team.workspace, data_loss,
+                alpha_over_weight_sum, &grad_finite,
                 &update_finite if fused_or_null != NULL else NULL)
             if batch_loss - batch_loss != 0:
                 status = EPOCH_NONFINITE_LOSS
@@ -1806,9 +2077,10 @@ cdef void epoch_thread(const Layout* net, Py_ssize_t n_params, const floating* x
                     optimizer.t += 1
                 if fused_or_null == NULL:
                     update_finite = update_thread(
-                        &optimizer, current, grad, state_a, state_b, spare, n_params,
-                        team.chunk_size, team.chunk_ok, &team.barrier, &team.counter, &base,
-                        n_threads, team.stream_update and n_threads > 1)
+                        &optimizer, net, current, grad, state_a, state_b, spare, n_params,
+                        team.layer0_parts, team.chunk_size, team.chunk_ok, &team.barrier,
+                        &team.counter, &base, n_threads,
+                        team.stream_update and n_threads > 1)
                 if not update_finite:
                     status = EPOCH_NONFINITE_UPDATE
                 else:
@@ -1839,6 +2111,24 @@ cdef void epoch_thread(const Layout* net, Py_ssize_t n_params, const floating* x
                     result.layer = k
                     break
     cffnn_adopt_fp_mode(thread_fp_mode)
+
+
+cdef inline floating* line_aligned(Py_ssize_t n, const floating* source,
+                                    void** raw) noexcept nogil:
+    """Room for n values starting on a 64-byte cache line, holding a copy of source's
+    unless source is NULL; NULL if out of memory. raw[0] receives what to free."""
+    raw[0] = malloc(n * sizeof(floating) + 64)
+    if raw[0] == NULL:
+        return NULL
+    cdef floating* values = <floating*> ((<uintptr_t> raw[0] + 63) & ~(<uintptr_t> 63))
+    if source != NULL:
+        memcpy(values, source, n * sizeof(floating))
+    return values
+
+
+cdef inline bint on_line(const void* values) noexcept nogil:
+    """Whether values starts on a 64-byte cache line."""
+    return <uintptr_t> values % 64 == 0
 
 
 cdef int epoch_loop(const Layout* net, floating* params, Py_ssize_t n_params,
@@ -1876,41 +2166,76 @@ cdef int epoch_loop(const Layout* net, floating* params, Py_ssize_t n_params,
     cdef int team_threads = epoch_team_size(net, batch_size, n_threads)
     cdef bint team_worth_it = team_threads > 1
     cdef bint could_stream
+    cdef Py_ssize_t shared_params
     cdef long long start_ns
     cdef EpochTeam team
     cdef double scaled_alpha = alpha / weight_scale   # weight_scale: finite, > 0
     team_threads = epoch_threads(backoff, team_threads, batch_size)
-    cdef floating* grad = <floating*> malloc(n_params * sizeof(floating))
-    cdef floating* spare = <floating*> malloc(n_params * sizeof(floating))
+    # every per-parameter buffer starts on a cache line, so that the rows of W[0] a
+    # thread owns (owned_part_range, part_start) share no line with another's
+    cdef void* raw_grad = NULL
+    cdef void* raw_spare = NULL
+    cdef void* raw_spare_state_a = NULL
+    cdef void* raw_params = NULL
+    cdef void* raw_state_a = NULL
+    cdef void* raw_state_b = NULL
+    cdef void* raw_gathered_x = NULL
+    cdef void* raw_workspace = NULL
+    cdef floating* grad = line_aligned(n_params, <const floating*> NULL, &raw_grad)
+    cdef floating* spare = line_aligned(n_params, <const floating*> NULL, &raw_spare)
     cdef floating* spare_state_a = NULL   # SGD's velocity, for its fused update
+    cdef floating* work_params = params   # the epoch's parameters and state: the caller's,
+    cdef floating* work_state_a = state_a   # or copies on cache lines (layer 0 owned)
+    cdef floating* work_state_b = state_b
     cdef bint fuse_update
     cdef floating* gathered_x = NULL
     cdef floating* gathered_y = NULL
     cdef unsigned int fp_mode = 0
     cffnn_barrier_init(&team.barrier)
     cffnn_counter_init(&team.counter)
-    team.workspace = malloc(train_workspace_bytes(net, batch_size, sizeof(floating)))
+    raw_workspace = malloc(train_workspace_bytes(net, batch_size, sizeof(floating)) + 64)
+    team.workspace = NULL
+    if raw_workspace != NULL:    # (on a cache line: train_values)
+        team.workspace = <void*> ((<uintptr_t> raw_workspace + 63) & ~(<uintptr_t> 63))
     team.gathered_weights = NULL
-    team.chunk_size = update_chunk_size(n_params, team_threads)
+    team.layer0_parts = owned_parts(net, batch_size, sizeof(floating))
+    team.own_x_stride = (batch_size * n_in + 15) // 16 * 16
+    shared_params = n_params     # the parameters of update_thread's chunks
+    if team.layer0_parts > 0:
+        shared_params -= net.sizes[0] * net.sizes[1]
+    team.chunk_size = update_chunk_size(shared_params, team_threads)
     could_stream = (team_threads > 1 and optimizer.kind == OPTIMIZER_ADAM
-                    and n_params * <Py_ssize_t> sizeof(floating) >= STREAMED_UPDATE_BYTES)
+                    and shared_params * <Py_ssize_t> sizeof(floating) >= STREAMED_UPDATE_BYTES)
     team.stream_update = could_stream and (
         stream_mode == STREAM_ALWAYS or (stream_mode == STREAM_AUTO and backoff.stream_update))
     if team.stream_update:
         backoff.streamed_epochs += 1
-    team.chunk_ok = <int*> malloc(((n_params + team.chunk_size - 1) // team.chunk_size)
-                                  * sizeof(int))
+    if team.layer0_parts > 0:
+        backoff.owned_epochs += 1
+    team.chunk_ok = <int*> malloc(((shared_params + team.chunk_size - 1) // team.chunk_size
+                                   + team_threads) * sizeof(int))
     team.status = EPOCH_OK
-    team.last_finite = params
-    team.last_state_a = state_a
+    team.last_finite = work_params
+    team.last_state_a = work_state_a
     team.t = optimizer.t
     # SGD's update in the gradient tasks (epoch_thread, FusedSGD), on one thread too: the
     # same code and the same state after a refused step whatever the team
     fuse_update = fuse_sgd and optimizer.kind == OPTIMIZER_SGD
     if fuse_update:
-        spare_state_a = <floating*> malloc(n_params * sizeof(floating))
+        spare_state_a = line_aligned(n_params, <const floating*> NULL, &raw_spare_state_a)
+    if team.layer0_parts > 0:
+        if not on_line(params):
+            work_params = line_aligned(n_params, params, &raw_params)
+        if not on_line(state_a):
+            work_state_a = line_aligned(n_params, state_a, &raw_state_a)
+        if state_b != NULL and not on_line(state_b):
+            work_state_b = line_aligned(n_params, state_b, &raw_state_b)
     if order != NULL:
-        gathered_x = <floating*> malloc(batch_size * n_in * sizeof(floating))
+        # one buffer for the blocks' rows, or each thread's own for the inputs of its
+        # parts of layer 0 (train_thread's phase 0), each on its own cache lines
+        gathered_x = line_aligned((team_threads if team.layer0_parts > 0 else 1)
+                                  * team.own_x_stride, <const floating*> NULL,
+                                  &raw_gathered_x)
         gathered_y = <floating*> malloc(batch_size * n_out * sizeof(floating))
         if sample_weight != NULL:
             team.gathered_weights = <double*> malloc(batch_size * sizeof(double))
@@ -1919,7 +2244,8 @@ cdef int epoch_loop(const Layout* net, floating* params, Py_ssize_t n_params,
     result.minibatch = 0
     result.layer = -1
     if (team.workspace == NULL or grad == NULL or spare == NULL or team.chunk_ok == NULL
-            or (fuse_update and spare_state_a == NULL)
+            or (fuse_update and spare_state_a == NULL) or work_params == NULL
+            or work_state_a == NULL or (state_b != NULL and work_state_b == NULL)
             or (order != NULL and (gathered_x == NULL or gathered_y == NULL
                                    or (sample_weight != NULL
                                        and team.gathered_weights == NULL)))):
@@ -1938,14 +2264,15 @@ cdef int epoch_loop(const Layout* net, floating* params, Py_ssize_t n_params,
         start_ns = cffnn_now_ns()
         if team_threads == 1:
             epoch_thread(net, n_params, x, y, sample_weight, order, n_rows, batch_size,
-                         scaled_alpha, loss, optimizer, state_a, state_b, params, spare,
-                         spare_state_a, grad, gathered_x, gathered_y, &team, result)
+                         scaled_alpha, loss, optimizer, work_state_a, work_state_b,
+                         work_params, spare, spare_state_a, grad, gathered_x, gathered_y,
+                         &team, result)
         else:
             with parallel(num_threads=team_threads):
                 epoch_thread(net, n_params, x, y, sample_weight, order, n_rows,
-                             batch_size, scaled_alpha, loss, optimizer, state_a, state_b,
-                             params, spare, spare_state_a, grad, gathered_x, gathered_y,
-                             &team, result)
+                             batch_size, scaled_alpha, loss, optimizer, work_state_a,
+                             work_state_b, work_params, spare, spare_state_a, grad,
+                             gathered_x, gathered_y, &team, result)
         if flush_subnormals:
             cffnn_flush_subnormals_end(fp_mode)
         restore_blas_threads()
@@ -1958,15 +2285,20 @@ cdef int epoch_loop(const Layout* net, floating* params, Py_ssize_t n_params,
                        could_stream and stream_mode == STREAM_AUTO, team.stream_update)
         if team.last_finite != <void*> params:   # the last finite values are in spare
             memcpy(params, team.last_finite, n_params * sizeof(floating))
-        if team.last_state_a != <void*> state_a:   # ... or spare_state_a
+        if team.last_state_a != <void*> state_a:   # ... or spare_state_a (or copies)
             memcpy(state_a, team.last_state_a, n_params * sizeof(floating))
-    free(team.workspace)
+        if work_state_b != state_b:
+            memcpy(state_b, work_state_b, n_params * sizeof(floating))
+    free(raw_workspace)
     free(team.gathered_weights)
     free(team.chunk_ok)
-    free(grad)
-    free(spare)
-    free(spare_state_a)
-    free(gathered_x)
+    free(raw_grad)
+    free(raw_spare)
+    free(raw_spare_state_a)
+    free(raw_params)
+    free(raw_state_a)
+    free(raw_state_b)
+    free(raw_gathered_x)
     free(gathered_y)
     return team.status
 
@@ -2226,6 +2558,11 @@ cdef class CompiledNetwork:
         """Team epochs that wrote Adam's new parameters with streaming stores
         (include/cffnn/adam.h, judge_team)."""
         return self.team_backoff.streamed_epochs
+
+    def owned_epochs(self):
+        """Epochs whose minibatches had layer 0 owned by parts (owned_parts), on one
+        thread or a team."""
+        return self.team_backoff.owned_epochs
 
     def few_rows_take_gemm(self, cnp.ndarray X):
         """Whether a forward pass of X's few rows (at most ROW_KERNEL_MAX_ROWS, C-contiguous
