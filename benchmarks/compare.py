@@ -128,7 +128,8 @@ def main(argv=None):
             team, solo, slow = net._compiled.team_statistics()
             print(f"{'':<12}cffnn's epochs: {team} of {net._epochs_run} on a team of "
                   f"{args.threads} ({solo} went solo, {slow} slower than one thread, "
-                  f"{net._compiled.streamed_epochs()} streamed Adam's update)")
+                  f"{net._compiled.streamed_epochs()} streamed Adam's update, "
+                  f"{net._compiled.owned_epochs()} had layer 0 owned by parts)")
         if name == "digits" and times["cffnn"]:
             steps = -(-X.shape[0] // task["batch"])
             print(f"{'':<12}per minibatch step: "

@@ -13,6 +13,10 @@ This times epochs of compare.py's fashion task (784-256-128-10, Adam, batch 128)
 three in a random order, and prints the medians and the paired ratios (ordinary time /
 streamed time: > 1 means streaming is faster).
 
+Layer 0 is not owned by parts here (set_owned_layer0: fit_epoch's default for this task
+since, benchmarks/owned_layer0.py, under which W[0] never streams), so this measures the
+blocks of rows that other networks still train by.
+
 The teams are kept together (set_team_limits), so that fit_epoch does not move their
 epochs to one thread (_kernels.judge_team). A round counts as "fast" when the
 unstreamed 2-thread epoch took under 0.9 of the 1-thread one; the two kinds of rounds
@@ -40,8 +44,12 @@ def main(argv=None):
     task = TASKS["fashion"]
     X, y, source = task["load"]()
     runs = {arm: cffnn_epoch(task, X, y, threads) for arm, (_, threads) in ARMS.items()}
-    rounds = kept_team_rounds(runs, {arm: setting for arm, (setting, _) in ARMS.items()},
-                              _kernels.set_streaming_update, args.rounds)
+    previous = _kernels.set_owned_layer0(False)     # (owned parts' updates never stream)
+    try:
+        rounds = kept_team_rounds(runs, {arm: setting for arm, (setting, _) in ARMS.items()},
+                                  _kernels.set_streaming_update, args.rounds)
+    finally:
+        _kernels.set_owned_layer0(*previous)
     print(f"fashion ({source}), Adam, {cffnn.__version__}; medians of epoch seconds; "
           f"ratio = ordinary / streamed, paired by round")
     print_rounds(rounds, {"2t": ("2t", "2t streamed")})
