@@ -69,14 +69,16 @@ def test_owned_parts_give_one_threads_bits_on_a_team(name, alpha, weights, shuff
         assert net_2._compiled.team_statistics() == (2, 0, 0)
 
 
+@pytest.mark.parametrize("sizes", [[70, 48, 16, 5],     # parts of 35 rows (n_1 % 16 == 0)
+                                   [70, 33, 16, 5],     # 32 and 38 (at a multiple of 16)
+                                   [70, 40, 5]])        # 36 and 34 (a multiple of 2)
 @pytest.mark.parametrize("activation", ["relu", "tanh", "gelu", "logistic"])
-def test_owned_parts_give_the_reference_gradient(activation, owned):
+def test_owned_parts_give_the_reference_gradient(activation, sizes, owned):
     """loss_and_gradient of 150 rows on 1 and 2 threads (the same bits), against the
     float64 network at the same parameters: float32 rounding only."""
     X, Y, sample_weight = problem(150, 70, 5, seed=1)
-    net = cffnn.Network([70, 48, 16, 5], activation=activation, random_state=0)
-    twin = cffnn.Network([70, 48, 16, 5], activation=activation, dtype=np.float64,
-                         random_state=0)
+    net = cffnn.Network(sizes, activation=activation, random_state=0)
+    twin = cffnn.Network(sizes, activation=activation, dtype=np.float64, random_state=0)
     twin.params = net.params
     expected_loss, expected_grad = twin.loss_and_gradient(
         X.astype(np.float64), Y.astype(np.float64), sample_weight=sample_weight, alpha=0.01)
