@@ -120,6 +120,30 @@ def test_a_team_with_owned_parts_that_goes_solo_gives_the_same_results(owned):
         assert net_2._compiled.team_statistics() == (1, 1, 0)
 
 
+def test_teams_of_more_threads_than_parts_give_one_threads_bits(monkeypatch, owned):
+    """Teams of 3 and 4 threads (the cap at the usable cores lifted, as in
+    test_fit_epoch's teams of more threads than cores) on minibatches of 256 rows (4
+    blocks): the threads beyond the two parts own none, and wait at phase 0's barrier."""
+    from cffnn import _parallelism
+    monkeypatch.setattr(_parallelism, "_USABLE_CPUS", 8)
+    X, Y, sample_weight = problem(1000, 96, 4)
+    results = {}
+    for n_threads in (1, 3, 4):
+        net = cffnn.Network([96, 64, 32, 4], random_state=0)
+        optimizer = cffnn.Adam(0.001)
+        for epoch in range(2):
+            net.fit_epoch(X, Y, optimizer, batch_size=256, alpha=1e-3,
+                          sample_weight=sample_weight, random_state=epoch,
+                          n_threads=n_threads)
+        results[n_threads] = net.params.copy()
+        assert net._compiled.owned_epochs() == (2 if OWNED else 0)
+        if n_threads > 1 and cffnn._threads.openmp_enabled():
+            assert net._compiled.team_statistics() == (2, 0, 0)
+    for n_threads in (3, 4):
+        np.testing.assert_array_equal(results[n_threads], results[1],
+                                      err_msg=f"n_threads={n_threads}")
+
+
 @pytest.mark.parametrize("name", ["sgd", "adam"])
 @pytest.mark.parametrize("n_threads", [1, 2])
 def test_a_non_finite_gradient_in_an_owned_part_stops_the_epoch(n_threads, name, owned):
