@@ -19,7 +19,6 @@ The teams are kept together (set_team_limits). A round counts as "fast" when the
 epoch by rows took under 0.9 of the 1-thread one; the two kinds of rounds are reported
 apart.
 """
-import argparse
 import os
 import sys
 
@@ -28,8 +27,7 @@ from cffnn import _kernels
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from benchmarks.kept_teams import kept_team_rounds, print_rounds  # noqa: E402
-from benchmarks.training import TASKS, cffnn_epoch  # noqa: E402
+from benchmarks.kept_teams import fashion_arms, kept_team_rounds, print_rounds  # noqa: E402
 
 # arm: (layer 0 owned, how Adam's update is stored, threads)
 ARMS = {"1t": (False, "never", 1), "2t": (False, "never", 2),
@@ -46,15 +44,11 @@ def set_arm(setting):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=30)
-    args = parser.parse_args(argv)
-    task = TASKS["fashion"]
-    X, y, source = task["load"]()
-    runs = {arm: cffnn_epoch(task, X, y, threads) for arm, (_, _, threads) in ARMS.items()}
+    runs, n_rounds, source = fashion_arms(
+        __doc__, {arm: threads for arm, (_, _, threads) in ARMS.items()}, argv)
     rounds = kept_team_rounds(
         runs, {arm: (owned, stream) for arm, (owned, stream, _) in ARMS.items()}, set_arm,
-        args.rounds)
+        n_rounds)
     print(f"fashion ({source}), Adam, {cffnn.__version__}; medians of epoch seconds; "
           f"ratio = the other way's time / owned, paired by round")
     print_rounds(rounds, {"2t": ("2t", "2t owned"), "2t streamed": ("2t streamed", "2t owned"),

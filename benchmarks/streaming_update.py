@@ -22,7 +22,6 @@ epochs to one thread (_kernels.judge_team). A round counts as "fast" when the
 unstreamed 2-thread epoch took under 0.9 of the 1-thread one; the two kinds of rounds
 are reported apart.
 """
-import argparse
 import os
 import sys
 
@@ -31,23 +30,18 @@ from cffnn import _kernels
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from benchmarks.kept_teams import kept_team_rounds, print_rounds  # noqa: E402
-from benchmarks.training import TASKS, cffnn_epoch  # noqa: E402
+from benchmarks.kept_teams import fashion_arms, kept_team_rounds, print_rounds  # noqa: E402
 
 ARMS = {"1t": ("never", 1), "2t": ("never", 2), "2t streamed": ("always", 2)}
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=30)
-    args = parser.parse_args(argv)
-    task = TASKS["fashion"]
-    X, y, source = task["load"]()
-    runs = {arm: cffnn_epoch(task, X, y, threads) for arm, (_, threads) in ARMS.items()}
+    runs, n_rounds, source = fashion_arms(
+        __doc__, {arm: threads for arm, (_, threads) in ARMS.items()}, argv)
     previous = _kernels.set_owned_layer0(False)     # (owned parts' updates never stream)
     try:
         rounds = kept_team_rounds(runs, {arm: setting for arm, (setting, _) in ARMS.items()},
-                                  _kernels.set_streaming_update, args.rounds)
+                                  _kernels.set_streaming_update, n_rounds)
     finally:
         _kernels.set_owned_layer0(*previous)
     print(f"fashion ({source}), Adam, {cffnn.__version__}; medians of epoch seconds; "

@@ -1,17 +1,33 @@
 """Epochs of several settings of fit_epoch timed in rounds, with teams kept together.
 
-Used by benchmarks/fused_sgd.py and benchmarks/streaming_update.py, which time one way of
-training against another on 1 and 2 threads. Every round runs each arm once, in a random
-order, so that the host's changes of speed hit the arms alike. Teams stay teams
+Used by benchmarks/fused_sgd.py, streaming_update.py and owned_layer0.py, which time one
+way of training against another on 1 and 2 threads. Every round runs each arm once, in a
+random order, so that the host's changes of speed hit the arms alike. Teams stay teams
 (set_team_limits), so that fit_epoch does not move their epochs to one thread
 (_kernels.judge_team). A round counts as "fast" when arm "2t" took under 0.9 of arm "1t",
 "slow" otherwise (machine_probe.py's "exchanges slow"); the two kinds are reported apart.
 """
+import argparse
 import random
 import statistics
 import time
 
 from cffnn import _kernels
+
+from .training import TASKS, cffnn_epoch
+
+
+def fashion_arms(doc, threads_of_arms, argv=None):
+    """(runs, n_rounds, source) for a script whose docstring is doc: --rounds from the
+    command line (default 30), and for each arm of threads_of_arms {arm: threads} an
+    epoch of compare.py's fashion task (benchmarks/training.py) on that many threads."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=30)
+    args = parser.parse_args(argv)
+    task = TASKS["fashion"]
+    X, y, source = task["load"]()
+    runs = {arm: cffnn_epoch(task, X, y, threads) for arm, threads in threads_of_arms.items()}
+    return runs, args.rounds, source
 
 
 def timed_epoch(run, set_setting, setting):
