@@ -1202,12 +1202,18 @@ cdef inline Py_ssize_t gradient_task_rows(const Layout* net, Py_ssize_t k,
     return min(net.sizes[k], max(rows, min_rows))
 
 
+cdef inline Py_ssize_t layer_task_count(const Layout* net, Py_ssize_t k,
+                                        Py_ssize_t n_rows) noexcept nogil:
+    """Tasks of phase 2 for dW[k]: gradient_task_rows rows each."""
+    cdef Py_ssize_t rows = gradient_task_rows(net, k, n_rows)
+    return (net.sizes[k] + rows - 1) // rows
+
+
 cdef inline Py_ssize_t gradient_task_count(const Layout* net, Py_ssize_t n_rows) noexcept nogil:
-    """Tasks of phase 2 of train_all, layer after layer: gradient_task_rows rows each."""
-    cdef Py_ssize_t k, rows, n_tasks = 0
+    """Tasks of phase 2 of train_all, layer after layer (layer_task_count each)."""
+    cdef Py_ssize_t k, n_tasks = 0
     for k in range(net.n_layers):
-        rows = gradient_task_rows(net, k, n_rows)
-        n_tasks += (net.sizes[k] + rows - 1) // rows
+        n_tasks += layer_task_count(net, k, n_rows)
     return n_tasks
 
 
@@ -1347,9 +1353,14 @@ cdef void train_doubles(const Layout* net, Py_ssize_t n_rows, void* workspace,
     doubles.block_losses = doubles.part_update_finite + layer0_part_capacity(net)
 
 
+cdef inline void* line_start(void* address) noexcept nogil:
+    """address moved on to the next 64-byte cache line boundary (itself if on one)."""
+    return <void*> ((<uintptr_t> address + 63) & ~(<uintptr_t> 63))
+
+
 cdef inline floating* next_line(floating* cursor) noexcept nogil:
-    """cursor moved on to the next 64-byte cache line boundary (itself if on one)."""
-    return <floating*> ((<uintptr_t> cursor + 63) & ~(<uintptr_t> 63))
+    """line_start for a cursor in a workspace."""
+    return <floating*> line_start(cursor)
 
 
 cdef floating* train_values(const Layout* net, Py_ssize_t n_rows, void* workspace,
@@ -1421,7 +1432,7 @@ cdef long long train_thread(const Layout* net, const floating* params, const flo
     cdef Py_ssize_t n_blocks = block_count(net, n_rows)
     cdef Py_ssize_t n_tasks = gradient_task_count(net, n_rows)
     cdef Py_ssize_t first_task = 0, q0 = 0, q1 = 0, q, i0, i1, c0 = 0, c1 = 0
-    cdef Py_ssize_t n_in = net.sizes[0], layer0_rows, ld_own = n_in
+    cdef Py_ssize_t n_in = net.sizes[0], ld_own = n_in
     cdef Py_ssize_t part_step = partial_stride(n_rows, net.sizes[1])
     cdef floating* partials
     cdef const floating* own_input = x     # X[:, c0] of the thread's parts, ld_own apart
@@ -1432,8 +1443,7 @@ cdef long long train_thread(const Layout* net, const floating* params, const flo
     train_doubles(net, n_rows, workspace, &doubles)
     partials = train_values(net, n_rows, workspace, activations, deltas, preactivations)
     if n_parts > 0:
-        layer0_rows = gradient_task_rows(net, 0, n_rows)
-        first_task = (n_in + layer0_rows - 1) // layer0_rows   # layer 0's tasks
+        first_task = layer_task_count(net, 0, n_rows)   # (replaced by the parts)
         owned_part_range(n_parts, thread, n_threads, &q0, &q1)
         c0 = part_start(net, n_parts, q0)
         c1 = part_start(net, n_parts, q1)
@@ -1510,15 +1520,14 @@ cdef double batch_outcome(const Layout* net, Py_ssize_t n_rows, Py_ssize_t n_par
     not NULL, receive whether every gradient value is finite and every value of the
     fused update (FusedSGD) is."""
     cdef TrainDoubles doubles
-    cdef Py_ssize_t k, q, n_weight_rows = 0, first_task = 0, layer0_rows
+    cdef Py_ssize_t k, q, n_weight_rows = 0, first_task = 0
     cdef Py_ssize_t n_tasks = gradient_task_count(net, n_rows)
     cdef double total = data_loss
     train_doubles(net, n_rows, workspace, &doubles)
     for k in range(net.n_layers):
         n_weight_rows += net.sizes[k]
     if n_parts > 0:
-        layer0_rows = gradient_task_rows(net, 0, n_rows)
-        first_task = (net.sizes[0] + layer0_rows - 1) // layer0_rows
+        first_task = layer_task_count(net, 0, n_rows)   # (replaced by the parts)
     if alpha_over_weight_sum > 0:
         for k in range(n_weight_rows):
             total += 0.5 * alpha_over_weight_sum * doubles.penalty_rows[k]
@@ -2129,7 +2138,7 @@ cdef inline floating* line_aligned(Py_ssize_t n, const floating* source,
     raw[0] = malloc(n * sizeof(floating) + 64)
     if raw[0] == NULL:
         return NULL
-    cdef floating* values = <floating*> ((<uintptr_t> raw[0] + 63) & ~(<uintptr_t> 63))
+    cdef floating* values = <floating*> line_start(raw[0])
     if source != NULL:
         memcpy(values, source, n * sizeof(floating))
     return values
@@ -2205,7 +2214,7 @@ cdef int epoch_loop(const Layout* net, floating* params, Py_ssize_t n_params,
     raw_workspace = malloc(train_workspace_bytes(net, batch_size, sizeof(floating)) + 64)
     team.workspace = NULL
     if raw_workspace != NULL:    # (on a cache line: train_values)
-        team.workspace = <void*> ((<uintptr_t> raw_workspace + 63) & ~(<uintptr_t> 63))
+        team.workspace = line_start(raw_workspace)
     team.gathered_weights = NULL
     team.layer0_parts = owned_parts(net, batch_size, sizeof(floating))
     team.own_x_stride = (batch_size * n_in + 15) // 16 * 16
