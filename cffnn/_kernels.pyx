@@ -1929,7 +1929,8 @@ cdef void judge_team(TeamBackoff* backoff, int team_threads, bint went_solo,
     A whole team epoch that gained less than STREAM_BELOW_TEAM_GAIN over the last
     1-thread time also makes the next team epoch stream Adam's new parameters (adam.h),
     and one that gained more makes it store them as usual. Measured on the fashion task
-    (784-256-128-10, batch 128): teams gained 1.6-1.7x with ordinary stores and
+    (784-256-128-10, batch 128) by blocks of rows (it now trains with W[0] owned by
+    parts, whose updates never stream): teams gained 1.6-1.7x with ordinary stores and
     streaming cost them 0-5%; in the host's slow spells ordinary teams gained
     0.72-1.0x, streaming ones 1.2x. So a team that could_stream (epoch_loop: Adam's
     update, large, "auto" mode) but did not (streamed) and was slower than one thread
@@ -2171,9 +2172,10 @@ cdef int epoch_loop(const Layout* net, floating* params, Py_ssize_t n_params,
 
     The whole epoch is one parallel region (when epoch_team_size says a team pays), whose
     threads meet at include/cffnn/team.h's barriers between the phases of a minibatch:
-    three per minibatch (two with SGD) instead of three thread wake-ups. An epoch whose
-    team went solo (another process had one of its cores, team.h) or ran slower than one
-    thread makes the next epochs of this network run on one thread (judge_team).
+    three per minibatch (two with SGD; one more where layer 0 is owned by parts,
+    owned_parts) instead of three thread wake-ups. An epoch whose team went solo
+    (another process had one of its cores, team.h) or ran slower than one thread makes
+    the next epochs of this network run on one thread (judge_team).
 
     The parameters live in two buffers, `current` and `spare`: an update reads current
     and writes spare, and the two swap when the new values are all finite (a copy back

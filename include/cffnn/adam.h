@@ -26,6 +26,8 @@
  * when they gain less than 1.5x over one thread). The values are computed
  * by the same expression as the ordinary loop, a block of 256 bytes at a time, then
  * streamed; an SFENCE at the end orders the streamed stores before the caller's barrier.
+ * (A large float32 W[0] is now owned by parts instead, _kernels.pyx's owned_parts: no
+ * other core has read a thread's part, and its update never streams.)
  */
 #ifndef CFFNN_ADAM_H
 #define CFFNN_ADAM_H
